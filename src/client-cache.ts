@@ -1,0 +1,135 @@
+/**
+ * The module-scope client cache. One MongoClient per configuration, connected once per container:
+ * concurrent callers during a cold start share one connect attempt (the promise is the lock), and a
+ * failed attempt is forgotten so the next call builds a fresh client.
+ */
+import type { MongoClient } from 'mongodb';
+import { createClient, resolveClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
+import { ConnectionError, ErrorCodes } from './errors.js';
+import { emit } from './logging.js';
+
+interface CacheEntry {
+  readonly config: ResolvedClientConfig;
+  readonly client: MongoClient;
+  /** Settles once the first connect is over; rejected entries are removed from the cache first. */
+  readonly ready: Promise<MongoClient>;
+  connected: boolean;
+}
+
+/** What {@link acquireClient} returns: the client and whether this call created it (a cold start). */
+export interface AcquiredClient {
+  client: MongoClient;
+  cold: boolean;
+}
+
+const entries = new Map<string, CacheEntry>();
+
+/**
+ * Returns the connected, cached MongoClient for these options, creating and connecting it on first use.
+ *
+ * Call it at module scope (to start connecting during the init phase) or in the handler: every call
+ * with the same options returns the same client. Options that differ (another URI, other client
+ * options) get a client of their own.
+ *
+ * @throws {ConfigurationError} missing or malformed URI, unknown option, wrong type
+ * @throws {ConnectionError} the server could not be reached within `serverSelectionTimeoutMS`; not cached
+ *
+ * @example
+ * ```ts
+ * import { getMongoClient } from 'serverless-mongodb';
+ *
+ * export const handler = async (event: { id: string }) => {
+ *   const client = await getMongoClient(); // MONGODB_URI from the environment
+ *   return client.db('shop').collection('orders').findOne({ _id: event.id });
+ * };
+ * ```
+ */
+export async function getMongoClient(options?: MongoClientConfig): Promise<MongoClient> {
+  const { client } = await acquireClient(resolveClientConfig(options));
+  return client;
+}
+
+/** The cache lookup behind {@link getMongoClient}, for callers that resolved the configuration already. */
+export async function acquireClient(config: ResolvedClientConfig): Promise<AcquiredClient> {
+  const existing = entries.get(config.cacheKey);
+  if (existing) {
+    const client = existing.connected ? existing.client : await existing.ready;
+    emit(config.logger, 'debug', 'client.reused', 'Reusing the cached MongoDB client', { cold: false, uri: config.redactedUri }, config.secrets);
+    return { client, cold: false };
+  }
+  const entry = startEntry(config);
+  entries.set(config.cacheKey, entry);
+  return { client: await entry.ready, cold: true };
+}
+
+function startEntry(config: ResolvedClientConfig): CacheEntry {
+  const client = createClient(config);
+  if (client.options.timeoutMS !== undefined) {
+    emit(config.logger, 'warn', 'option.ignored', 'timeoutMS has no effect since mongodb driver 7.8; use socketTimeoutMS, connectTimeoutMS, maxIdleTimeMS or a per-operation { signal }', { option: 'timeoutMS' }, config.secrets);
+  }
+  const startedAt = performance.now();
+  const entry: CacheEntry = {
+    config,
+    client,
+    connected: false,
+    ready: client.connect().then(
+      () => {
+        entry.connected = true;
+        emit(config.logger, 'info', 'client.created', 'Created and connected the MongoDB client', {
+          cold: true,
+          connectDurationMs: Math.round(performance.now() - startedAt),
+          uri: config.redactedUri,
+          appName: client.options.appName,
+        }, config.secrets);
+        return client;
+      },
+      (error: unknown) => {
+        if (entries.get(config.cacheKey) === entry) entries.delete(config.cacheKey);
+        client.close().catch(() => undefined);
+        const failure = new ConnectionError(
+          ErrorCodes.CONNECT_FAILED,
+          `Could not connect to MongoDB at ${config.redactedUri} within serverSelectionTimeoutMS=${client.options.serverSelectionTimeoutMS}: ${error instanceof Error ? error.message : String(error)}. Check that the server is reachable from the function (VPC, security groups, Atlas IP access list) and that the credentials are right; the next call tries again`,
+          { cause: error, secrets: config.secrets },
+        );
+        emit(config.logger, 'error', 'client.connect.failed', 'Could not connect to MongoDB', {
+          connectDurationMs: Math.round(performance.now() - startedAt),
+          uri: config.redactedUri,
+          error: failure,
+        }, config.secrets);
+        throw failure;
+      },
+    ),
+  };
+  return entry;
+}
+
+/**
+ * Closes every cached client (ending their server sessions with `endSessions` and closing sockets) and
+ * forgets them: the next {@link getMongoClient} connects anew. Never throws; failures are logged.
+ *
+ * @example
+ * ```ts
+ * process.on('SIGTERM', async () => { await closeMongoClient(); process.exit(0); });
+ * ```
+ */
+export async function closeMongoClient(): Promise<void> {
+  const closing = [...entries.values()];
+  entries.clear();
+  await Promise.all(closing.map(closeEntry));
+}
+
+async function closeEntry(entry: CacheEntry): Promise<void> {
+  const { config, client } = entry;
+  try {
+    await entry.ready.catch(() => undefined);
+    await client.close();
+    emit(config.logger, 'info', 'client.closed', 'Closed the MongoDB client', { uri: config.redactedUri }, config.secrets);
+  } catch (error) {
+    emit(config.logger, 'warn', 'cleanup.failed', 'Closing the MongoDB client failed', { uri: config.redactedUri, error }, config.secrets);
+  }
+}
+
+/** How many clients are cached (for diagnostics and tests). */
+export function cachedClientCount(): number {
+  return entries.size;
+}

@@ -1,0 +1,222 @@
+/**
+ * One invocation's MongoDB scope: the cached client, its database, and a ClientSession (optionally in
+ * a transaction) that is always ended. Shared by the middy middleware and `withMongo`, so both have the
+ * same lifecycle. All state lives in the scope object, never in module globals: concurrent invocations
+ * in one process each get their own session.
+ */
+import type { ClientSession, ClientSessionOptions, Db, MongoClient, TransactionOptions } from 'mongodb';
+import { acquireClient } from './client-cache.js';
+import { CLIENT_CONFIG_KEYS, driverOptionHint, resolveValidated, validateClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
+import { DB_NAME_ENV } from './defaults.js';
+import { ConfigurationError, ErrorCodes, TransactionError } from './errors.js';
+import { emit } from './logging.js';
+import { expectOption, expectOptionsObject, rejectUnknownKeys } from './options.js';
+
+/** What a handler gets as `context.mongo`. */
+export interface MongoContext {
+  /** The cached, connected client. */
+  client: MongoClient;
+  /** `client.db(dbName)`. Reading it throws a `ConfigurationError` when no database name is configured. */
+  db: Db;
+  /** This invocation's session: pass it to every operation (`{ session }`) so they share its `lsid` and transaction. */
+  session: ClientSession;
+}
+
+/** `context.mongo` when the `session: false` option is set. */
+export interface MongoContextWithoutSession extends Omit<MongoContext, 'session'> {
+  session: undefined;
+}
+
+/** Options of `mongo()` and `withMongo()`. */
+export interface MongoInvocationOptions extends MongoClientConfig {
+  /**
+   * Start one ClientSession per invocation (`true`, or ClientSessionOptions such as `{ causalConsistency: false }`),
+   * or none (`false`).
+   * @default true
+   */
+  session?: boolean | ClientSessionOptions;
+  /**
+   * Run the invocation in a transaction: started before the handler, committed after it returns, aborted
+   * when it throws. `true` or TransactionOptions (read/write concern, read preference). Needs a replica set.
+   * @default false
+   */
+  transaction?: boolean | TransactionOptions;
+}
+
+/** The options after validation. */
+export interface InvocationPlan {
+  client: MongoClientConfig;
+  session: ClientSessionOptions | false;
+  transaction: TransactionOptions | false;
+}
+
+export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction'] as const;
+
+/**
+ * Validates invocation options once, where the middleware or wrapper is created (module scope).
+ * The URI and environment are read later, at the first invocation.
+ * @throws {ConfigurationError} unknown key or wrong type
+ */
+export function planInvocation(options: MongoInvocationOptions | undefined, where: string): InvocationPlan {
+  expectOptionsObject(where, options);
+  const input = (options ?? {}) as Record<string, unknown>;
+  rejectUnknownKeys(where, input, INVOCATION_OPTION_KEYS, driverOptionHint);
+  validateClientConfig(where, input);
+  expectOption(where, 'session', input.session, ['boolean', 'object']);
+  expectOption(where, 'transaction', input.transaction, ['boolean', 'object']);
+  const { session: sessionOption, transaction: transactionOption, ...client }: MongoInvocationOptions = options ?? {};
+  const session: boolean | ClientSessionOptions = sessionOption ?? true;
+  const transaction: boolean | TransactionOptions = transactionOption ?? false;
+  if (session === false && transaction !== false) {
+    throw new ConfigurationError(ErrorCodes.INVALID_OPTION, `Option \`transaction\` of ${where} needs a session: remove \`session: false\` or \`transaction\``, { option: 'transaction' });
+  }
+  return {
+    client,
+    session: session === true ? {} : session,
+    transaction: transaction === true ? {} : transaction,
+  };
+}
+
+/** The minimal shape of a Lambda context this module uses. */
+export interface InvocationContextLike {
+  awsRequestId?: string;
+  getRemainingTimeInMillis?: () => number;
+}
+
+type Outcome = 'success' | 'error';
+
+/** One invocation's resources and their cleanup. Create with {@link openInvocation}. */
+export class InvocationScope {
+  readonly context: MongoContext | MongoContextWithoutSession;
+  #state: 'open' | 'finishing' | 'closed' = 'open';
+  #deadlineTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly config: ResolvedClientConfig,
+    readonly plan: InvocationPlan,
+    client: MongoClient,
+    readonly session: ClientSession | undefined,
+    readonly requestId: string | undefined,
+  ) {
+    const dbName = config.dbName;
+    let db: Db | undefined;
+    const context = { client, session } as MongoContext;
+    Object.defineProperty(context, 'db', {
+      enumerable: true,
+      get(): Db {
+        if (dbName === undefined) {
+          throw new ConfigurationError(
+            ErrorCodes.MISSING_DB_NAME,
+            `No database name for context.mongo.db: set ${DB_NAME_ENV}, pass the \`dbName\` option, or put the database in the URI path (mongodb://host/database); or use context.mongo.client.db(name)`,
+            { option: DB_NAME_ENV },
+          );
+        }
+        db ??= client.db(dbName);
+        return db;
+      },
+    });
+    this.context = context;
+  }
+
+  /**
+   * Safety net for a scope whose `after`/`onError` never ran (a middleware placed after `mongo()` answered
+   * early): at the invocation's deadline the session is ended anyway. The timer is unref'd.
+   */
+  armDeadline(remainingMs: number): void {
+    if (!this.session || !Number.isFinite(remainingMs)) return;
+    this.#deadlineTimer = setTimeout(() => {
+      if (this.#state !== 'open') return;
+      emit(this.config.logger, 'warn', 'cleanup.failed', 'The invocation ended without after/onError running: ending its MongoDB session at the deadline (is a middleware after mongo() returning early?)', { requestId: this.requestId }, this.config.secrets);
+      void this.finish('error');
+    }, Math.max(0, remainingMs));
+    this.#deadlineTimer.unref();
+  }
+
+  /**
+   * Commits (on success) or aborts (on error) the transaction, then ends the session.
+   * On success a failed commit throws a {@link TransactionError} after the session was ended.
+   * On error it never throws: cleanup failures are logged, the handler's error stays the one reported.
+   * Calling it again is a no-op.
+   */
+  async finish(outcome: Outcome): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'finishing';
+    clearTimeout(this.#deadlineTimer);
+    const { session } = this;
+    let commitError: TransactionError | undefined;
+    try {
+      if (session?.inTransaction()) {
+        if (outcome === 'success') commitError = await this.#commit(session);
+        else await this.#abort(session);
+      }
+    } finally {
+      if (session) await this.#endSession(session);
+      this.#state = 'closed';
+    }
+    if (commitError) throw commitError;
+  }
+
+  async #commit(session: ClientSession): Promise<TransactionError | undefined> {
+    const { config } = this;
+    try {
+      await session.commitTransaction();
+      emit(config.logger, 'debug', 'transaction.committed', 'Committed the invocation transaction', { requestId: this.requestId }, config.secrets);
+      return undefined;
+    } catch (error) {
+      const failure = new TransactionError(
+        ErrorCodes.COMMIT_FAILED,
+        `Committing the invocation's transaction failed, its writes were not applied: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error, secrets: config.secrets },
+      );
+      emit(config.logger, 'error', 'transaction.commit.failed', 'Committing the invocation transaction failed', { requestId: this.requestId, error: failure }, config.secrets);
+      return failure;
+    }
+  }
+
+  async #abort(session: ClientSession): Promise<void> {
+    const { config } = this;
+    try {
+      await session.abortTransaction();
+      emit(config.logger, 'debug', 'transaction.aborted', 'Aborted the invocation transaction', { requestId: this.requestId }, config.secrets);
+    } catch (error) {
+      emit(config.logger, 'warn', 'cleanup.failed', 'Aborting the invocation transaction failed (the server aborts it when the session ends or times out)', { requestId: this.requestId, error }, config.secrets);
+    }
+  }
+
+  async #endSession(session: ClientSession): Promise<void> {
+    const { config } = this;
+    try {
+      await session.endSession();
+      emit(config.logger, 'debug', 'session.ended', 'Ended the invocation session', { requestId: this.requestId, lsid: lsidOf(session) }, config.secrets);
+    } catch (error) {
+      emit(config.logger, 'warn', 'cleanup.failed', 'Ending the invocation session failed', { requestId: this.requestId, error }, config.secrets);
+    }
+  }
+}
+
+/**
+ * Gets the cached client, starts the session (and transaction) of one invocation.
+ * @throws {ConfigurationError} missing or malformed URI
+ * @throws {ConnectionError} the client could not connect
+ */
+export async function openInvocation(plan: InvocationPlan, lambdaContext: InvocationContextLike | undefined): Promise<InvocationScope> {
+  const config = resolveValidated(plan.client);
+  const { client } = await acquireClient(config);
+  const requestId = lambdaContext?.awsRequestId;
+  let session: ClientSession | undefined;
+  if (plan.session !== false) {
+    session = client.startSession(plan.session);
+    if (plan.transaction !== false) session.startTransaction(plan.transaction);
+    emit(config.logger, 'debug', 'session.started', 'Started the invocation session', { requestId, transaction: plan.transaction !== false }, config.secrets);
+  }
+  const scope = new InvocationScope(config, plan, client, session, requestId);
+  const remaining = lambdaContext?.getRemainingTimeInMillis?.();
+  if (typeof remaining === 'number') scope.armDeadline(remaining);
+  return scope;
+}
+
+/** The hex `lsid` of a session once the driver assigned one (it does at the first command). */
+function lsidOf(session: ClientSession): string | undefined {
+  const id = session.id?.id;
+  return id ? Buffer.from(id.buffer).toString('hex') : undefined;
+}

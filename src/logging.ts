@@ -1,0 +1,80 @@
+/**
+ * Structured lifecycle records. Every record goes through {@link emit}, which redacts connection
+ * strings and known secrets from every string it carries, so no log line can leak a password.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { redactText } from './redact.js';
+
+/**
+ * What the library needs of a logger. A Powertools `Logger` fits; so does any object with these methods.
+ */
+export interface LoggerLike {
+  debug(message: string, attributes: Record<string, unknown>): void;
+  info(message: string, attributes: Record<string, unknown>): void;
+  warn(message: string, attributes: Record<string, unknown>): void;
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** The lifecycle events the library records, under `mongodb.event`. */
+export type LifecycleEvent =
+  | 'client.created'
+  | 'client.reused'
+  | 'client.connect.failed'
+  | 'client.closed'
+  | 'session.started'
+  | 'session.ended'
+  | 'transaction.committed'
+  | 'transaction.aborted'
+  | 'transaction.commit.failed'
+  | 'cleanup.failed'
+  | 'option.ignored';
+
+let defaultLogger: LoggerLike | undefined;
+
+/** The logger used when none is passed: a Powertools Logger (level from `POWERTOOLS_LOG_LEVEL`, default INFO). */
+export function getDefaultLogger(): LoggerLike {
+  defaultLogger ??= new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'serverless-mongodb' });
+  return defaultLogger;
+}
+
+/**
+ * Writes one record: `logger[level](message, { mongodb: { event, ...details } })`, redacted.
+ * Never throws: a failing logger must not fail an invocation.
+ */
+export function emit(
+  logger: LoggerLike,
+  level: LogLevel,
+  event: LifecycleEvent,
+  message: string,
+  details: Record<string, unknown> = {},
+  secrets: readonly string[] = [],
+): void {
+  try {
+    const attributes = { mongodb: redactValue({ event, ...details }, secrets, 0) as Record<string, unknown> };
+    logger[level](redactText(message, secrets), attributes);
+  } catch {
+    // Logging is best effort.
+  }
+}
+
+/** A plain, redacted description of an error for a log record (name, message, code, cause). */
+export function describeError(error: unknown, secrets: readonly string[] = []): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: redactText(String(error), secrets) };
+  const description: Record<string, unknown> = { name: error.name, message: redactText(error.message, secrets) };
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) description.code = code;
+  if (error.cause !== undefined) description.cause = describeError(error.cause, secrets);
+  return description;
+}
+
+function redactValue(value: unknown, secrets: readonly string[], depth: number): unknown {
+  if (typeof value === 'string') return redactText(value, secrets);
+  if (value instanceof Error) return describeError(value, secrets);
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, secrets, depth + 1));
+  const result: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) result[key] = redactValue(item, secrets, depth + 1);
+  return result;
+}

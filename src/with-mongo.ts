@@ -1,0 +1,45 @@
+/**
+ * `withMongo`: the middleware's lifecycle for plain async handlers, without middy.
+ */
+import { openInvocation, planInvocation, type InvocationContextLike, type MongoContext, type MongoContextWithoutSession, type MongoInvocationOptions } from './invocation.js';
+
+/** `context.mongo`'s type for the given options: without a session when `session: false`. */
+export type MongoContextFor<TOptions> = TOptions extends { session: false } ? MongoContextWithoutSession : MongoContext;
+
+/**
+ * Wraps an async Lambda handler so that each invocation gets `context.mongo = { client, db, session }`:
+ * the cached client, its database and a session of its own (in a transaction with `transaction: true`),
+ * committed when the handler returns, aborted when it throws, and always ended. A cleanup failure never
+ * replaces the handler's error.
+ *
+ * The returned handler takes `(event, context)`: the Node.js 24 runtime rejects callback-style handlers.
+ *
+ * @example
+ * ```ts
+ * import { withMongo } from 'serverless-mongodb';
+ *
+ * export const handler = withMongo(async (event: { id: string }, context) => {
+ *   const { db, session } = context.mongo;
+ *   return db.collection('items').findOne({ id: event.id }, { session });
+ * });
+ * ```
+ */
+export function withMongo<TEvent, TResult, TContext extends object = InvocationContextLike, const TOptions extends MongoInvocationOptions = MongoInvocationOptions>(
+  handler: (event: TEvent, context: TContext & { mongo: MongoContextFor<TOptions> }) => Promise<TResult>,
+  options?: TOptions,
+): (event: TEvent, context: TContext) => Promise<TResult> {
+  const plan = planInvocation(options, 'withMongo()');
+  return async function withMongoHandler(event: TEvent, context: TContext): Promise<TResult> {
+    const scope = await openInvocation(plan, context as InvocationContextLike);
+    const extended = Object.assign(context ?? {}, { mongo: scope.context }) as TContext & { mongo: MongoContextFor<TOptions> };
+    let result: TResult;
+    try {
+      result = await handler(event, extended);
+    } catch (error) {
+      await scope.finish('error');
+      throw error;
+    }
+    await scope.finish('success');
+    return result;
+  };
+}

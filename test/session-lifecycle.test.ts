@@ -1,0 +1,334 @@
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeMongoClient, TransactionError, withMongo } from '../src/index.js';
+import { mongo } from '../src/middy.js';
+import { CaptureLogger, errorText } from './support/capture-logger.js';
+import { deferred, lambdaContext } from './support/lambda-context.js';
+import { startWireServer, type WireServer } from './support/wire-server/index.js';
+
+type Item = { _id?: unknown; name: string; n?: number };
+
+/** The lsids the server saw on the named commands, in order. */
+function lsidsOf(server: WireServer, name: string): Array<string | undefined> {
+  return server.commandsNamed(name).map((command) => command.lsid);
+}
+
+describe('middy middleware: one session per invocation, always ended', () => {
+  let server: WireServer;
+  const logger = new CaptureLogger();
+  beforeAll(async () => {
+    server = await startWireServer({ topology: 'replicaSet' });
+  });
+  afterEach(async () => {
+    await closeMongoClient();
+    server.clearRecords();
+    server.dropAll();
+    server.clearFailPoints();
+    logger.records.length = 0;
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('sends every command of an invocation with the same lsid', async () => {
+    // Prepare
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const { db, session } = context.mongo;
+      const items = db.collection<Item>('items');
+      await items.insertOne({ name: 'a' }, { session });
+      await items.updateOne({ name: 'a' }, { $set: { n: 1 } }, { session });
+      return items.find({}, { session }).toArray();
+    }).use(mongo({ uri: server.uri, dbName: 'shop', logger }));
+
+    // Act
+    const result = await handler({}, lambdaContext());
+
+    // Assess
+    expect(result).toMatchObject([{ name: 'a', n: 1 }]);
+    const lsids = [...lsidsOf(server, 'insert'), ...lsidsOf(server, 'update'), ...lsidsOf(server, 'find')];
+    expect(lsids).toHaveLength(3);
+    expect(lsids[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(new Set(lsids).size).toBe(1);
+    expect(logger.events()).toEqual(['client.created', 'session.started', 'session.ended']);
+  });
+
+  it('ends the session after success and after a thrown error: the next invocation reuses the pooled server session', async () => {
+    // Prepare
+    let fail = false;
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const { db, session } = context.mongo;
+      await db.collection('items').insertOne({ name: 'x' }, { session });
+      if (fail) throw new Error('handler failed');
+      return 'ok';
+    }).use(mongo({ uri: server.uri, dbName: 'shop', logger }));
+
+    // Act
+    await handler({}, lambdaContext());
+    fail = true;
+    const error = await handler({}, lambdaContext()).catch((thrown: unknown) => thrown);
+    fail = false;
+    await handler({}, lambdaContext());
+
+    // Assess: a leaked session would hold its server session and force a new lsid
+    expect(error).toMatchObject({ message: 'handler failed' });
+    const lsids = lsidsOf(server, 'insert');
+    expect(lsids).toHaveLength(3);
+    expect(new Set(lsids).size).toBe(1);
+    expect(logger.withEvent('session.ended')).toHaveLength(3);
+  });
+
+  it('a handler that leaks its own session forces a new lsid (the control for the test above)', async () => {
+    // Prepare: bypasses the middleware and never ends the session
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const leaked = context.mongo.client.startSession();
+      await context.mongo.db.collection('items').insertOne({ name: 'leak' }, { session: leaked });
+    }).use(mongo({ uri: server.uri, dbName: 'shop', session: false }));
+
+    // Act
+    await handler({}, lambdaContext());
+    await handler({}, lambdaContext());
+
+    // Assess
+    expect(new Set(lsidsOf(server, 'insert')).size).toBe(2);
+  });
+
+  it('commits the transaction on success: the server applies the writes at commitTransaction', async () => {
+    // Prepare
+    let visibleBeforeCommit: number | undefined;
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const { db, session } = context.mongo;
+      await db.collection<Item>('accounts').insertOne({ name: 'alice', n: 10 }, { session });
+      await db.collection<Item>('accounts').insertOne({ name: 'bob', n: 5 }, { session });
+      visibleBeforeCommit = server.documents('bank', 'accounts').length;
+      return 'done';
+    }).use(mongo({ uri: server.uri, dbName: 'bank', transaction: true, logger }));
+
+    // Act
+    const result = await handler({}, lambdaContext());
+
+    // Assess
+    expect(result).toBe('done');
+    expect(visibleBeforeCommit).toBe(0);
+    expect(server.documents('bank', 'accounts').map((doc) => doc.name).sort()).toEqual(['alice', 'bob']);
+    const [insert] = server.commandsNamed('insert');
+    const [commit] = server.commandsNamed('commitTransaction');
+    expect(insert).toMatchObject({ startTransaction: true, autocommit: false });
+    expect(commit).toMatchObject({ lsid: insert?.lsid, txnNumber: insert?.txnNumber });
+    expect(server.commandsNamed('abortTransaction')).toHaveLength(0);
+    expect(logger.events()).toContain('transaction.committed');
+  });
+
+  it('aborts the transaction on error, leaves no partial write and rethrows the handler error', async () => {
+    // Prepare
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const { db, session } = context.mongo;
+      await db.collection<Item>('accounts').insertOne({ name: 'alice', n: 10 }, { session });
+      throw new Error('insufficient funds');
+    }).use(mongo({ uri: server.uri, dbName: 'bank', transaction: true, logger }));
+
+    // Act
+    const error = await handler({}, lambdaContext()).catch((thrown: unknown) => thrown);
+
+    // Assess
+    expect(error).toMatchObject({ message: 'insufficient funds' });
+    expect(server.documents('bank', 'accounts')).toEqual([]);
+    const [insert] = server.commandsNamed('insert');
+    expect(server.commandsNamed('abortTransaction')[0]).toMatchObject({ lsid: insert?.lsid, txnNumber: insert?.txnNumber });
+    expect(server.commandsNamed('commitTransaction')).toHaveLength(0);
+    expect(logger.events()).toEqual(['client.created', 'session.started', 'transaction.aborted', 'session.ended']);
+  });
+
+  it('keeps the handler error when the abort itself fails, and still ends the session', async () => {
+    // Prepare
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const { db, session } = context.mongo;
+      await db.collection<Item>('accounts').insertOne({ name: 'alice' }, { session });
+      server.failNext({ command: 'abortTransaction', code: 8000, codeName: 'AtlasError', errmsg: 'abort exploded', times: 2 });
+      throw new Error('original failure');
+    }).use(mongo({ uri: server.uri, dbName: 'bank', transaction: true, logger }));
+
+    // Act
+    const error = await handler({}, lambdaContext()).catch((thrown: unknown) => thrown);
+
+    // Assess
+    expect(error).toMatchObject({ message: 'original failure' });
+    expect(server.documents('bank', 'accounts')).toEqual([]);
+    expect(logger.events()).toContain('session.ended');
+  });
+
+  it('throws a TransactionError when the commit fails, with the driver error as cause, and ends the session', async () => {
+    // Prepare
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const { db, session } = context.mongo;
+      await db.collection<Item>('accounts').insertOne({ name: 'alice' }, { session });
+      server.failNext({ command: 'commitTransaction', code: 112, codeName: 'WriteConflict', errmsg: 'write conflict', errorLabels: ['TransientTransactionError'], times: 3 });
+      return 'handler result';
+    }).use(mongo({ uri: server.uri, dbName: 'bank', transaction: true, logger }));
+
+    // Act
+    const error = await handler({}, lambdaContext()).catch((thrown: unknown) => thrown);
+
+    // Assess
+    expect(error).toBeInstanceOf(TransactionError);
+    expect(error).toMatchObject({ code: 'COMMIT_FAILED', cause: { codeName: 'WriteConflict' } });
+    expect(server.documents('bank', 'accounts')).toEqual([]);
+    expect(logger.events().slice(-2)).toEqual(['transaction.commit.failed', 'session.ended']);
+  });
+
+  it('gives two concurrent invocations in one process distinct sessions', async () => {
+    // Prepare: both invocations are inside the handler at the same time
+    const bothInside = deferred();
+    let inside = 0;
+    const handler = middy(async (event: { name: string }, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const { db, session } = context.mongo;
+      await db.collection<Item>('items').insertOne({ name: event.name }, { session });
+      if (++inside === 2) bothInside.resolve();
+      await bothInside.promise;
+      await db.collection<Item>('items').findOne({ name: event.name }, { session });
+      return session.id;
+    }).use(mongo({ uri: server.uri, dbName: 'shop' }));
+
+    // Act
+    await Promise.all([handler({ name: 'a' }, lambdaContext()), handler({ name: 'b' }, lambdaContext())]);
+
+    // Assess: per invocation one lsid for both of its commands, and the two lsids differ
+    const byName = new Map<string, Set<string | undefined>>();
+    for (const command of [...server.commandsNamed('insert'), ...server.commandsNamed('find')]) {
+      const name = String((command.body.documents as Item[] | undefined)?.[0]?.name ?? (command.body.filter as Item).name);
+      byName.set(name, (byName.get(name) ?? new Set()).add(command.lsid));
+    }
+    expect([...(byName.get('a') ?? [])]).toHaveLength(1);
+    expect([...(byName.get('b') ?? [])]).toHaveLength(1);
+    expect([...(byName.get('a') ?? [])][0]).not.toBe([...(byName.get('b') ?? [])][0]);
+  });
+
+  it('with session: false exposes no session and the driver uses implicit sessions', async () => {
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContextWithoutSession }) => {
+      await context.mongo.db.collection('items').insertOne({ name: 'x' });
+      return context.mongo.session;
+    }).use(mongo({ uri: server.uri, dbName: 'shop', session: false, logger }));
+
+    const session = await handler({}, lambdaContext());
+
+    expect(session).toBeUndefined();
+    expect(server.commandsNamed('insert')).toHaveLength(1);
+    expect(logger.events()).not.toContain('session.started');
+  });
+
+  it('ends the session at the deadline when a later middleware answers early and after/onError never run', async () => {
+    // Prepare: a middleware placed after mongo() returns early, so middy skips the handler and every `after`
+    const handler = middy(async () => 'never')
+      .use(mongo({ uri: server.uri, dbName: 'shop', logger }))
+      .use({ before: () => 'cached response' });
+
+    // Act
+    const response = await handler({}, lambdaContext(200));
+
+    // Assess
+    expect(response).toBe('cached response');
+    await expect.poll(() => logger.events(), { timeout: 3000 }).toContain('session.ended');
+    expect(logger.withEvent('cleanup.failed')[0]?.message).toMatch(/middleware after mongo\(\) returning early/);
+  });
+
+  it('reports a missing database name when context.mongo.db is read', async () => {
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => context.mongo.db.databaseName).use(mongo({ uri: server.uri }));
+    const error = await handler({}, lambdaContext()).catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({ name: 'ConfigurationError', code: 'MISSING_DB_NAME' });
+    expect((error as Error).message).toMatch(/MONGODB_DB_NAME/);
+  });
+
+  it('takes the database from MONGODB_DB_NAME, else from the URI', async () => {
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => context.mongo.db.databaseName);
+    const fromUri = handler.use(mongo({ uri: `${server.uri.replace(/\/(\?|$)/, '/fromuri$1')}` }));
+    expect(await fromUri({}, lambdaContext())).toBe('fromuri');
+    process.env.MONGODB_DB_NAME = 'fromenv';
+    try {
+      const fromEnv = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => context.mongo.db.databaseName).use(mongo({ uri: server.uri }));
+      expect(await fromEnv({}, lambdaContext())).toBe('fromenv');
+    } finally {
+      delete process.env.MONGODB_DB_NAME;
+    }
+  });
+});
+
+describe('withMongo: the same lifecycle without middy', () => {
+  let server: WireServer;
+  beforeAll(async () => {
+    server = await startWireServer({ topology: 'replicaSet' });
+  });
+  afterEach(async () => {
+    await closeMongoClient();
+    server.clearRecords();
+    server.dropAll();
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('gives the handler context.mongo, commits on success, aborts on error, and reuses the pooled session', async () => {
+    // Prepare
+    const handler = withMongo(
+      async (event: { name: string; fail?: boolean }, context) => {
+        const { db, session } = context.mongo;
+        await db.collection<Item>('items').insertOne({ name: event.name }, { session });
+        if (event.fail) throw new Error(`failed ${event.name}`);
+        return { awsRequestId: context.awsRequestId };
+      },
+      { uri: server.uri, dbName: 'shop', transaction: true },
+    );
+    const context = lambdaContext();
+
+    // Act
+    const ok = await handler({ name: 'kept' }, context);
+    const failed = await handler({ name: 'discarded', fail: true }, lambdaContext()).catch((error: unknown) => error);
+
+    // Assess
+    expect(handler.length).toBe(2);
+    expect(ok).toEqual({ awsRequestId: context.awsRequestId });
+    expect(failed).toMatchObject({ message: 'failed discarded' });
+    expect(server.documents('shop', 'items').map((doc) => doc.name)).toEqual(['kept']);
+    expect(server.commandsNamed('commitTransaction')).toHaveLength(1);
+    expect(server.commandsNamed('abortTransaction')).toHaveLength(1);
+    expect(new Set(lsidsOf(server, 'insert')).size).toBe(1);
+  });
+});
+
+describe('secrets', () => {
+  const PASSWORD = 'p@ss:w/rd%Lambda1';
+  let server: WireServer;
+  beforeAll(async () => {
+    server = await startWireServer({ topology: 'replicaSet', users: [{ username: 'app', password: PASSWORD }] });
+  });
+  afterAll(async () => {
+    await closeMongoClient();
+    await server.stop();
+  });
+
+  it('authenticates with a password that is never in a log line or error message', async () => {
+    // Prepare
+    const logger = new CaptureLogger();
+    const goodUri = server.uri.replace('mongodb://', `mongodb://app:${encodeURIComponent(PASSWORD)}@`);
+    const badUri = server.uri.replace('mongodb://', `mongodb://app:${encodeURIComponent(`${PASSWORD}-wrong`)}@`);
+    const handler = (uri: string) =>
+      middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+        await context.mongo.db.collection('items').insertOne({ a: 1 }, { session: context.mongo.session });
+        return 'ok';
+      }).use(mongo({ uri, dbName: 'shop', logger, transaction: true, clientOptions: { serverSelectionTimeoutMS: 1000 } }));
+
+    // Act
+    const ok = await handler(goodUri)({}, lambdaContext());
+    const failure = await handler(badUri)({}, lambdaContext()).catch((error: unknown) => error);
+
+    // Assess
+    expect(ok).toBe('ok');
+    expect(failure).toMatchObject({ name: 'ConnectionError', code: 'CONNECT_FAILED' });
+    expect(errorText(failure)).toMatch(/Authentication failed/);
+    const everything = [...logger.lines(), errorText(failure)].join('\n');
+    expect(logger.lines().length).toBeGreaterThan(3);
+    for (const spelling of [PASSWORD, encodeURIComponent(PASSWORD), `${PASSWORD}-wrong`, encodeURIComponent(`${PASSWORD}-wrong`)]) {
+      expect(everything).not.toContain(spelling);
+    }
+    expect(everything).toContain('mongodb://app:****@127.0.0.1');
+  });
+});
