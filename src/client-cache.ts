@@ -14,12 +14,21 @@ interface CacheEntry {
   /** Settles once the first connect is over; rejected entries are removed from the cache first. */
   readonly ready: Promise<MongoClient>;
   connected: boolean;
+  /** Invocations holding a lease on this client right now. */
+  active: number;
+  /** When the last lease was released (the process may have been frozen since). */
+  idleSince: number;
 }
 
-/** What {@link acquireClient} returns: the client and whether this call created it (a cold start). */
-export interface AcquiredClient {
-  client: MongoClient;
-  cold: boolean;
+/** What {@link acquireClient} returns: the client, whether this call created it, and how long it sat idle. */
+export interface ClientLease {
+  readonly client: MongoClient;
+  /** This call created (and connected) the client: a cold start. */
+  readonly cold: boolean;
+  /** Time since the client was last in use by an invocation, 0 when another invocation holds it now. */
+  readonly idleMs: number;
+  /** Marks the end of the invocation's use of the client (idempotent). */
+  release(): void;
 }
 
 const entries = new Map<string, CacheEntry>();
@@ -45,21 +54,58 @@ const entries = new Map<string, CacheEntry>();
  * ```
  */
 export async function getMongoClient(options?: MongoClientConfig): Promise<MongoClient> {
-  const { client } = await acquireClient(resolveClientConfig(options));
-  return client;
+  const lease = await acquireClient(resolveClientConfig(options));
+  lease.release();
+  return lease.client;
 }
 
-/** The cache lookup behind {@link getMongoClient}, for callers that resolved the configuration already. */
-export async function acquireClient(config: ResolvedClientConfig): Promise<AcquiredClient> {
+/**
+ * The cache lookup behind {@link getMongoClient}, for invocations: it also leases the client, so the
+ * next invocation knows how long it sat idle (how long the process may have been frozen).
+ */
+export async function acquireClient(config: ResolvedClientConfig): Promise<ClientLease> {
   const existing = entries.get(config.cacheKey);
   if (existing) {
     const client = existing.connected ? existing.client : await existing.ready;
     emit(config.logger, 'debug', 'client.reused', 'Reusing the cached MongoDB client', { cold: false, uri: config.redactedUri }, config.secrets);
-    return { client, cold: false };
+    return lease(existing, client, false);
   }
   const entry = startEntry(config);
   entries.set(config.cacheKey, entry);
-  return { client: await entry.ready, cold: true };
+  return lease(entry, await entry.ready, true);
+}
+
+/**
+ * Replaces a client found dead after a thaw: the cached entry is dropped (only if it still holds `stale`, so
+ * concurrent invocations rebuild once), the stale client is closed in the background, and a new one connects.
+ */
+export async function rebuildClient(config: ResolvedClientConfig, stale: ClientLease): Promise<ClientLease> {
+  stale.release();
+  const entry = entries.get(config.cacheKey);
+  if (entry?.client === stale.client) {
+    entries.delete(config.cacheKey);
+    emit(config.logger, 'warn', 'client.rebuilt', 'Rebuilding the MongoDB client: its connection did not survive the freeze', { uri: config.redactedUri }, config.secrets);
+    // Never awaited: closing may wait on sockets that no longer answer.
+    stale.client.close().catch(() => undefined);
+  }
+  return acquireClient(config);
+}
+
+function lease(entry: CacheEntry, client: MongoClient, cold: boolean): ClientLease {
+  const idleMs = cold || entry.active > 0 ? 0 : Date.now() - entry.idleSince;
+  entry.active++;
+  let released = false;
+  return {
+    client,
+    cold,
+    idleMs,
+    release() {
+      if (released) return;
+      released = true;
+      entry.active--;
+      if (entry.active === 0) entry.idleSince = Date.now();
+    },
+  };
 }
 
 function startEntry(config: ResolvedClientConfig): CacheEntry {
@@ -72,6 +118,8 @@ function startEntry(config: ResolvedClientConfig): CacheEntry {
     config,
     client,
     connected: false,
+    active: 0,
+    idleSince: Date.now(),
     ready: client.connect().then(
       () => {
         entry.connected = true;

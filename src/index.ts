@@ -3,6 +3,9 @@
  * The middy middleware lives on the `serverless-mongodb/middy` subpath.
  */
 export { getMongoClient, closeMongoClient } from './client-cache.js';
+export { enableGracefulShutdown, SHUTDOWN_DEFAULTS, type GracefulShutdownOptions } from './shutdown.js';
+export { THAW_DEFAULTS, type ThawOptions } from './thaw.js';
+export { DEADLINE_DEFAULTS } from './deadline.js';
 export { withMongo, type MongoContextFor } from './with-mongo.js';
 export type { MongoContext, MongoContextWithoutSession, MongoInvocationOptions, InvocationContextLike } from './invocation.js';
 export type { MongoClientConfig } from './config.js';

@@ -1,16 +1,18 @@
 /**
- * One invocation's MongoDB scope: the cached client, its database, and a ClientSession (optionally in
- * a transaction) that is always ended. Shared by the middy middleware and `withMongo`, so both have the
- * same lifecycle. All state lives in the scope object, never in module globals: concurrent invocations
- * in one process each get their own session.
+ * One invocation's MongoDB scope: the cached client, its database, a ClientSession (optionally in a
+ * transaction) that is always ended, and the invocation's deadline signal. Shared by the middy middleware and
+ * `withMongo`, so both have the same lifecycle. All state lives in the scope object, never in module globals:
+ * concurrent invocations in one process each get their own session.
  */
 import type { ClientSession, ClientSessionOptions, Db, MongoClient, TransactionOptions } from 'mongodb';
-import { acquireClient } from './client-cache.js';
+import { acquireClient, rebuildClient, type ClientLease } from './client-cache.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, resolveValidated, validateClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
+import { DEADLINE_DEFAULTS, startDeadline, type InvocationDeadline } from './deadline.js';
 import { DB_NAME_ENV } from './defaults.js';
 import { ConfigurationError, ErrorCodes, TransactionError } from './errors.js';
 import { emit } from './logging.js';
 import { expectOption, expectOptionsObject, rejectUnknownKeys } from './options.js';
+import { probeConnection, settleAfterThaw, THAW_DEFAULTS, type ThawOptions, type ThawPlan } from './thaw.js';
 
 /** What a handler gets as `context.mongo`. */
 export interface MongoContext {
@@ -20,6 +22,11 @@ export interface MongoContext {
   db: Db;
   /** This invocation's session: pass it to every operation (`{ session }`) so they share its `lsid` and transaction. */
   session: ClientSession;
+  /**
+   * Fires `deadlineMarginMs` before the Lambda timeout: pass it to driver calls (`{ session, signal }`) so a slow
+   * or hanging operation fails cleanly while the function can still answer.
+   */
+  signal: AbortSignal;
 }
 
 /** `context.mongo` when the `session: false` option is set. */
@@ -41,6 +48,16 @@ export interface MongoInvocationOptions extends MongoClientConfig {
    * @default false
    */
   transaction?: boolean | TransactionOptions;
+  /**
+   * Freeze/thaw handling before the handler runs (see {@link ThawOptions}), or `false` to turn it off.
+   * @default { probeAfterMs: 1000, probeTimeoutMs: 500 }
+   */
+  thaw?: boolean | ThawOptions;
+  /**
+   * How long before the Lambda timeout `context.mongo.signal` fires (ms).
+   * @default 500
+   */
+  deadlineMarginMs?: number;
 }
 
 /** The options after validation. */
@@ -48,9 +65,12 @@ export interface InvocationPlan {
   client: MongoClientConfig;
   session: ClientSessionOptions | false;
   transaction: TransactionOptions | false;
+  thaw: ThawPlan;
+  deadlineMarginMs: number;
 }
 
-export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction'] as const;
+export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs'] as const;
+const THAW_OPTION_KEYS = ['probeAfterMs', 'probeTimeoutMs'] as const;
 
 /**
  * Validates invocation options once, where the middleware or wrapper is created (module scope).
@@ -64,7 +84,9 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
   validateClientConfig(where, input);
   expectOption(where, 'session', input.session, ['boolean', 'object']);
   expectOption(where, 'transaction', input.transaction, ['boolean', 'object']);
-  const { session: sessionOption, transaction: transactionOption, ...client }: MongoInvocationOptions = options ?? {};
+  expectOption(where, 'thaw', input.thaw, ['boolean', 'object']);
+  expectOption(where, 'deadlineMarginMs', input.deadlineMarginMs, 'non-negative integer');
+  const { session: sessionOption, transaction: transactionOption, thaw: thawOption, deadlineMarginMs, ...client }: MongoInvocationOptions = options ?? {};
   const session: boolean | ClientSessionOptions = sessionOption ?? true;
   const transaction: boolean | TransactionOptions = transactionOption ?? false;
   if (session === false && transaction !== false) {
@@ -74,7 +96,22 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
     client,
     session: session === true ? {} : session,
     transaction: transaction === true ? {} : transaction,
+    thaw: planThaw(thawOption ?? true, where),
+    deadlineMarginMs: deadlineMarginMs ?? DEADLINE_DEFAULTS.deadlineMarginMs,
   };
+}
+
+function planThaw(thaw: boolean | ThawOptions, where: string): ThawPlan {
+  if (thaw === false) return false;
+  if (thaw === true) return { ...THAW_DEFAULTS };
+  rejectUnknownKeys(`${where} thaw`, thaw as Record<string, unknown>, THAW_OPTION_KEYS);
+  for (const key of THAW_OPTION_KEYS) {
+    const value = thaw[key];
+    if (value !== undefined && !(typeof value === 'number' && value >= 0)) {
+      throw new ConfigurationError(ErrorCodes.INVALID_OPTION, `Option \`thaw.${key}\` of ${where} must be a non-negative number of milliseconds (Infinity allowed)`, { option: `thaw.${key}` });
+    }
+  }
+  return { ...THAW_DEFAULTS, ...thaw };
 }
 
 /** The minimal shape of a Lambda context this module uses. */
@@ -89,18 +126,20 @@ type Outcome = 'success' | 'error';
 export class InvocationScope {
   readonly context: MongoContext | MongoContextWithoutSession;
   #state: 'open' | 'finishing' | 'closed' = 'open';
-  #deadlineTimer: NodeJS.Timeout | undefined;
+  #safetyNet: NodeJS.Timeout | undefined;
 
   constructor(
     readonly config: ResolvedClientConfig,
-    readonly plan: InvocationPlan,
-    client: MongoClient,
+    readonly lease: ClientLease,
     readonly session: ClientSession | undefined,
+    readonly deadline: InvocationDeadline,
     readonly requestId: string | undefined,
+    marginMs: number,
   ) {
+    const { client } = lease;
     const dbName = config.dbName;
     let db: Db | undefined;
-    const context = { client, session } as MongoContext;
+    const context = { client, session, signal: deadline.signal } as MongoContext;
     Object.defineProperty(context, 'db', {
       enumerable: true,
       get(): Db {
@@ -116,20 +155,22 @@ export class InvocationScope {
       },
     });
     this.context = context;
+    if (session) this.#armSafetyNet(marginMs);
   }
 
   /**
    * Safety net for a scope whose `after`/`onError` never ran (a middleware placed after `mongo()` answered
-   * early): at the invocation's deadline the session is ended anyway. The timer is unref'd.
+   * early): when the invocation's time is up, the session is ended anyway. The timer is unref'd.
    */
-  armDeadline(remainingMs: number): void {
-    if (!this.session || !Number.isFinite(remainingMs)) return;
-    this.#deadlineTimer = setTimeout(() => {
+  #armSafetyNet(marginMs: number): void {
+    const remaining = this.deadline.remainingMs();
+    if (!Number.isFinite(remaining)) return;
+    this.#safetyNet = setTimeout(() => {
       if (this.#state !== 'open') return;
       emit(this.config.logger, 'warn', 'cleanup.failed', 'The invocation ended without after/onError running: ending its MongoDB session at the deadline (is a middleware after mongo() returning early?)', { requestId: this.requestId }, this.config.secrets);
       void this.finish('error');
-    }, Math.max(0, remainingMs));
-    this.#deadlineTimer.unref();
+    }, remaining + marginMs);
+    this.#safetyNet.unref();
   }
 
   /**
@@ -141,7 +182,8 @@ export class InvocationScope {
   async finish(outcome: Outcome): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'finishing';
-    clearTimeout(this.#deadlineTimer);
+    clearTimeout(this.#safetyNet);
+    this.deadline.dispose();
     const { session } = this;
     let commitError: TransactionError | undefined;
     try {
@@ -151,6 +193,7 @@ export class InvocationScope {
       }
     } finally {
       if (session) await this.#endSession(session);
+      this.lease.release();
       this.#state = 'closed';
     }
     if (commitError) throw commitError;
@@ -195,24 +238,38 @@ export class InvocationScope {
 }
 
 /**
- * Gets the cached client, starts the session (and transaction) of one invocation.
+ * Gets the cached client (checked after a freeze), starts the session (and transaction) of one invocation.
  * @throws {ConfigurationError} missing or malformed URI
  * @throws {ConnectionError} the client could not connect
  */
 export async function openInvocation(plan: InvocationPlan, lambdaContext: InvocationContextLike | undefined): Promise<InvocationScope> {
   const config = resolveValidated(plan.client);
-  const { client } = await acquireClient(config);
+  const deadline = startDeadline(lambdaContext?.getRemainingTimeInMillis?.bind(lambdaContext), plan.deadlineMarginMs);
+  let lease: ClientLease;
+  try {
+    lease = await acquireClient(config);
+    if (plan.thaw && !lease.cold) lease = await checkAfterThaw(lease, config, plan.thaw, deadline.signal);
+  } catch (error) {
+    deadline.dispose();
+    throw error;
+  }
   const requestId = lambdaContext?.awsRequestId;
   let session: ClientSession | undefined;
   if (plan.session !== false) {
-    session = client.startSession(plan.session);
+    session = lease.client.startSession(plan.session);
     if (plan.transaction !== false) session.startTransaction(plan.transaction);
     emit(config.logger, 'debug', 'session.started', 'Started the invocation session', { requestId, transaction: plan.transaction !== false }, config.secrets);
   }
-  const scope = new InvocationScope(config, plan, client, session, requestId);
-  const remaining = lambdaContext?.getRemainingTimeInMillis?.();
-  if (typeof remaining === 'number') scope.armDeadline(remaining);
-  return scope;
+  return new InvocationScope(config, lease, session, deadline, requestId, plan.deadlineMarginMs);
+}
+
+/** Settles socket events from the freeze, then probes after a long gap; returns the lease to use. */
+async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, thaw: Required<ThawOptions>, signal: AbortSignal): Promise<ClientLease> {
+  if (lease.idleMs <= 0) return lease;
+  await settleAfterThaw();
+  if (lease.idleMs < thaw.probeAfterMs) return lease;
+  const verdict = await probeConnection(lease.client, config, thaw.probeTimeoutMs, signal, lease.idleMs);
+  return verdict === 'healthy' ? lease : rebuildClient(config, lease);
 }
 
 /** The hex `lsid` of a session once the driver assigned one (it does at the first command). */

@@ -23,20 +23,55 @@ export type LifecycleEvent =
   | 'client.reused'
   | 'client.connect.failed'
   | 'client.closed'
+  | 'client.rebuilt'
+  | 'thaw.probe'
+  | 'thaw.probe.failed'
   | 'session.started'
   | 'session.ended'
   | 'transaction.committed'
   | 'transaction.aborted'
   | 'transaction.commit.failed'
   | 'cleanup.failed'
-  | 'option.ignored';
+  | 'option.ignored'
+  | 'shutdown.started'
+  | 'shutdown.finished'
+  | 'extension.registered'
+  | 'extension.register.failed'
+  | 'http.request'
+  | 'http.rejected'
+  | 'http.failed'
+  | 'pool.attached'
+  | 'pool.attach.failed';
 
 let defaultLogger: LoggerLike | undefined;
 
-/** The logger used when none is passed: a Powertools Logger (level from `POWERTOOLS_LOG_LEVEL`, default INFO). */
+/**
+ * The logger used when none is passed: a Powertools Logger (level from `POWERTOOLS_LOG_LEVEL`, default INFO), or,
+ * where Powertools cannot run (workerd has no `Console` constructor), JSON lines on `console`.
+ */
 export function getDefaultLogger(): LoggerLike {
-  defaultLogger ??= new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'serverless-mongodb' });
+  if (!defaultLogger) {
+    const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'serverless-mongodb';
+    try {
+      defaultLogger = new Logger({ serviceName });
+    } catch {
+      defaultLogger = consoleJsonLogger(serviceName);
+    }
+  }
   return defaultLogger;
+}
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** A minimal structured logger: one JSON line per record on `console`, honouring `POWERTOOLS_LOG_LEVEL`. */
+export function consoleJsonLogger(service: string): LoggerLike {
+  const configured = (process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO').toLowerCase();
+  const threshold = configured === 'silent' ? LEVELS.length : Math.max(0, LEVELS.indexOf(configured as LogLevel));
+  const write = (level: LogLevel) => (message: string, attributes: Record<string, unknown>) => {
+    if (LEVELS.indexOf(level) < threshold) return;
+    console[level](JSON.stringify({ level: level.toUpperCase(), message, timestamp: new Date().toISOString(), service, ...attributes }));
+  };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }
 
 /**

@@ -1,0 +1,62 @@
+// The freeze/thaw fault matrix under the real Lambda runtime client: for every scenario, insertOne and find,
+// ten freezes each, the first invocation after the thaw must succeed and end its session.
+import { afterAll, describe, expect, it } from 'vitest';
+import { SCENARIOS, runScenario, type FreezeOperation, type ScenarioRun } from './support/freeze-scenarios.js';
+import { stopAllLambdaContainers } from './support/lambda-emulator/index.js';
+
+const RUNS = 10;
+const OPERATIONS: FreezeOperation[] = ['insertOne', 'find'];
+
+/** The requestIds whose `session.ended` record the library logged. */
+function endedSessions(run: ScenarioRun): Set<string> {
+  const ended = new Set<string>();
+  for (const line of run.logs) {
+    if (!line.includes('"session.ended"')) continue;
+    const record = JSON.parse(line) as { mongodb?: { requestId?: string } };
+    if (record.mongodb?.requestId) ended.add(record.mongodb.requestId);
+  }
+  return ended;
+}
+
+describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
+  afterAll(async () => {
+    await stopAllLambdaContainers();
+  });
+
+  // Every scenario and operation runs concurrently (each with its own server, proxy and container):
+  // the freezes are idle time, so the matrix takes about as long as its longest scenario.
+  const matrix = SCENARIOS.flatMap((scenario) => OPERATIONS.map((op) => ({ scenario, op })));
+  const results = new Map<string, Promise<ScenarioRun>>();
+  const resultOf = (id: string, op: FreezeOperation) => {
+    const key = `${id}/${op}`;
+    let pending = results.get(key);
+    if (!pending) {
+      const scenario = SCENARIOS.find((candidate) => candidate.id === id)!;
+      pending = runScenario('library', scenario, op, { runs: RUNS, invokeTimeoutMs: 20_000 });
+      results.set(key, pending);
+    }
+    return pending;
+  };
+
+  it('starts every scenario', () => {
+    for (const { scenario, op } of matrix) void resultOf(scenario.id, op).catch(() => undefined);
+    expect(results.size).toBe(SCENARIOS.length * OPERATIONS.length);
+  });
+
+  it.each(matrix.map(({ scenario, op }) => [scenario.title, op, scenario.id] as const))('%s — %s: no failed invocation, the session ended', async (_title, op, id) => {
+    // Act
+    const run = await resultOf(id, op);
+
+    // Assess
+    const failures = run.runs.filter((record) => !record.ok).map((record) => record.error);
+    expect(failures).toEqual([]);
+    expect(run.runs).toHaveLength(RUNS);
+    const ended = endedSessions(run);
+    for (const record of run.runs) {
+      expect(ended.has(record.requestId), `session of ${record.requestId} ended`).toBe(true);
+      // ended sessions go back to the driver's pool: the next invocation reuses the lsid
+      expect(record.thawLsid).toMatch(/^[0-9a-f]{32}$/);
+      expect(record.nextLsid).toBe(record.thawLsid);
+    }
+  }, 300_000);
+});
