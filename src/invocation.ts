@@ -58,6 +58,13 @@ export interface MongoInvocationOptions extends MongoClientConfig {
    * @default 500
    */
   deadlineMarginMs?: number;
+  /**
+   * Start connecting when the middleware is created (module scope, the init phase), so the connect overlaps the
+   * rest of init and the first invocation finds a ready client. A failure is logged and retried by the first
+   * invocation.
+   * @default true on Lambda (`AWS_LAMBDA_RUNTIME_API` set), false elsewhere
+   */
+  prefetch?: boolean;
 }
 
 /** The options after validation. */
@@ -67,9 +74,10 @@ export interface InvocationPlan {
   transaction: TransactionOptions | false;
   thaw: ThawPlan;
   deadlineMarginMs: number;
+  prefetch: boolean;
 }
 
-export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs'] as const;
+export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'prefetch'] as const;
 const THAW_OPTION_KEYS = ['probeAfterMs', 'probeTimeoutMs'] as const;
 
 /**
@@ -86,7 +94,8 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
   expectOption(where, 'transaction', input.transaction, ['boolean', 'object']);
   expectOption(where, 'thaw', input.thaw, ['boolean', 'object']);
   expectOption(where, 'deadlineMarginMs', input.deadlineMarginMs, 'non-negative integer');
-  const { session: sessionOption, transaction: transactionOption, thaw: thawOption, deadlineMarginMs, ...client }: MongoInvocationOptions = options ?? {};
+  expectOption(where, 'prefetch', input.prefetch, 'boolean');
+  const { session: sessionOption, transaction: transactionOption, thaw: thawOption, deadlineMarginMs, prefetch, ...client }: MongoInvocationOptions = options ?? {};
   const session: boolean | ClientSessionOptions = sessionOption ?? true;
   const transaction: boolean | TransactionOptions = transactionOption ?? false;
   if (session === false && transaction !== false) {
@@ -98,7 +107,26 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
     transaction: transaction === true ? {} : transaction,
     thaw: planThaw(thawOption ?? true, where),
     deadlineMarginMs: deadlineMarginMs ?? DEADLINE_DEFAULTS.deadlineMarginMs,
+    prefetch: prefetch ?? process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
   };
+}
+
+/**
+ * Starts connecting the plan's client now (the init phase) when `prefetch` is on. Never throws: a configuration
+ * error surfaces at the first invocation, a connect failure is logged and not cached.
+ */
+export function prefetchClient(plan: InvocationPlan): void {
+  if (!plan.prefetch) return;
+  let config: ResolvedClientConfig;
+  try {
+    config = resolveValidated(plan.client);
+  } catch {
+    return;
+  }
+  acquireClient(config).then(
+    (lease) => lease.release(),
+    () => undefined,
+  );
 }
 
 function planThaw(thaw: boolean | ThawOptions, where: string): ThawPlan {

@@ -5,7 +5,7 @@
  */
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { openInvocation, planInvocation, type InvocationScope, type MongoInvocationOptions } from './invocation.js';
+import { openInvocation, planInvocation, prefetchClient, type InvocationScope, type MongoInvocationOptions } from './invocation.js';
 import type { MongoContextFor } from './with-mongo.js';
 
 export type { MongoContext, MongoContextWithoutSession, MongoInvocationOptions } from './invocation.js';
@@ -38,6 +38,7 @@ export function mongo<const TOptions extends MongoMiddlewareOptions = MongoMiddl
   options?: TOptions,
 ): MiddlewareObj<unknown, unknown, Error, Context & { mongo: MongoContextFor<TOptions> }> {
   const plan = planInvocation(options, 'mongo()');
+  prefetchClient(plan);
   // Keyed by middy's per-invocation request object: concurrent invocations never share a scope.
   const scopes = new WeakMap<object, InvocationScope>();
 

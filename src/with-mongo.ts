@@ -1,7 +1,7 @@
 /**
  * `withMongo`: the middleware's lifecycle for plain async handlers, without middy.
  */
-import { openInvocation, planInvocation, type InvocationContextLike, type MongoContext, type MongoContextWithoutSession, type MongoInvocationOptions } from './invocation.js';
+import { openInvocation, planInvocation, prefetchClient, type InvocationContextLike, type MongoContext, type MongoContextWithoutSession, type MongoInvocationOptions } from './invocation.js';
 
 /** `context.mongo`'s type for the given options: without a session when `session: false`. */
 export type MongoContextFor<TOptions> = TOptions extends { session: false } ? MongoContextWithoutSession : MongoContext;
@@ -29,6 +29,7 @@ export function withMongo<TEvent, TResult, TContext extends object = InvocationC
   options?: TOptions,
 ): (event: TEvent, context: TContext) => Promise<TResult> {
   const plan = planInvocation(options, 'withMongo()');
+  prefetchClient(plan);
   return async function withMongoHandler(event: TEvent, context: TContext): Promise<TResult> {
     const scope = await openInvocation(plan, context as InvocationContextLike);
     const extended = Object.assign(context ?? {}, { mongo: scope.context }) as TContext & { mongo: MongoContextFor<TOptions> };

@@ -33,9 +33,13 @@ describe('under the Lambda runtime', () => {
     });
   }
 
-  it('connects once per container: cold on the first invocation, reused while warm, 2 sockets (monitor + pool)', async () => {
+  it('connects once per container, during init, reused while warm, 2 sockets (monitor + pool)', async () => {
     // Prepare
     const fn = await container();
+    // init is over: mongo() started connecting at module scope (prefetch), before any invocation
+    await expect.poll(() => lifecycle(fn.jsonLogs())).toContain('client.created');
+    expect(server.connections.length).toBeGreaterThan(0);
+    expect(server.commands).toEqual([]);
 
     // Act
     const results = [];
@@ -46,11 +50,14 @@ describe('under the Lambda runtime', () => {
     expect(results[0]?.result).toMatchObject({ inserted: 'item-0', node: expect.stringMatching(/^v22\./) });
     const events = lifecycle(fn.jsonLogs());
     expect(events.filter((event) => event === 'client.created')).toHaveLength(1);
-    expect(events.filter((event) => event === 'client.reused')).toHaveLength(4);
+    expect(events.filter((event) => event === 'client.reused')).toHaveLength(5);
     expect(fn.jsonLogs().find((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.created')).toMatchObject({
       level: 'INFO',
-      function_name: 'test-function',
       mongodb: { cold: true, appName: 'test-function' },
+    });
+    expect(fn.jsonLogs().find((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.reused')).toMatchObject({
+      function_name: 'test-function',
+      mongodb: { cold: false },
     });
     expect(server.connections).toHaveLength(2);
     expect(server.documents('shop', 'items')).toHaveLength(5);
@@ -106,6 +113,13 @@ describe('under the Lambda runtime', () => {
     expect(down.error?.errorMessage).toMatch(/Could not connect to MongoDB at mongodb:\/\/127\.0\.0\.1:\d+\/.* within serverSelectionTimeoutMS=1000/);
     expect(back).toMatchObject({ ok: true, result: { inserted: 'kept' } });
     expect(lifecycle(fn.jsonLogs())).toEqual(expect.arrayContaining(['client.connect.failed', 'client.created']));
+  });
+
+  it('with prefetch: false connects at the first invocation instead of during init', async () => {
+    const fn = await container(MIDDY_FIXTURE, { FIXTURE_PREFETCH: 'false' });
+    expect(server.connections).toEqual([]);
+    await fn.invoke({ action: 'insert', name: 'a' });
+    expect(lifecycle(fn.jsonLogs()).slice(0, 2)).toEqual(['client.created', 'session.started']);
   });
 
   it('runs withMongo handlers the same way', async () => {
