@@ -19,6 +19,8 @@ export const ErrorCodes = {
   MISSING_DB_NAME: 'MISSING_DB_NAME',
   /** The client could not connect (server selection failed, auth failed, DNS failed ...). */
   CONNECT_FAILED: 'CONNECT_FAILED',
+  /** The invocation's deadline (`context.mongo.signal`) came before the client was connected. */
+  DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
   /** Committing the invocation's transaction failed; its writes were not applied. */
   COMMIT_FAILED: 'COMMIT_FAILED',
 } as const;

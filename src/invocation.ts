@@ -9,7 +9,7 @@ import { acquireClient, rebuildClient, type ClientLease } from './client-cache.j
 import { CLIENT_CONFIG_KEYS, driverOptionHint, resolveValidated, validateClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
 import { DEADLINE_DEFAULTS, startDeadline, type InvocationDeadline } from './deadline.js';
 import { DB_NAME_ENV } from './defaults.js';
-import { ConfigurationError, ErrorCodes, TransactionError } from './errors.js';
+import { ConfigurationError, ConnectionError, ErrorCodes, TransactionError } from './errors.js';
 import { emit } from './logging.js';
 import { expectOption, expectOptionsObject, rejectUnknownKeys } from './options.js';
 import { probeConnection, settleAfterThaw, THAW_DEFAULTS, type ThawOptions, type ThawPlan } from './thaw.js';
@@ -275,7 +275,7 @@ export async function openInvocation(plan: InvocationPlan, lambdaContext: Invoca
   const deadline = startDeadline(lambdaContext?.getRemainingTimeInMillis?.bind(lambdaContext), plan.deadlineMarginMs);
   let lease: ClientLease;
   try {
-    lease = await acquireClient(config);
+    lease = await beforeDeadline(acquireClient(config), deadline.signal, config);
     if (plan.thaw && !lease.cold) lease = await checkAfterThaw(lease, config, plan.thaw, deadline.signal);
   } catch (error) {
     deadline.dispose();
@@ -297,7 +297,34 @@ async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, 
   await settleAfterThaw();
   if (lease.idleMs < thaw.probeAfterMs) return lease;
   const verdict = await probeConnection(lease.client, config, thaw.probeTimeoutMs, signal, lease.idleMs);
-  return verdict === 'healthy' ? lease : rebuildClient(config, lease);
+  return verdict === 'healthy' ? lease : beforeDeadline(rebuildClient(config, lease), signal, config);
+}
+
+/**
+ * Waits for a connect, but not past the invocation deadline: then the invocation fails with time left to
+ * answer, while the connect goes on for the next invocation (a lease obtained late is released).
+ */
+async function beforeDeadline(connecting: Promise<ClientLease>, signal: AbortSignal, config: ResolvedClientConfig): Promise<ClientLease> {
+  if (!signal.aborted) {
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([connecting, aborted]);
+    } catch (error) {
+      if (error !== signal.reason) throw error;
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+  }
+  connecting.then((late) => late.release(), () => undefined);
+  throw new ConnectionError(
+    ErrorCodes.DEADLINE_EXCEEDED,
+    `The invocation deadline came before the MongoDB client at ${config.redactedUri} was connected; the connect goes on for the next invocation (raise the function timeout or lower serverSelectionTimeoutMS)`,
+    { cause: signal.reason, secrets: config.secrets },
+  );
 }
 
 /** The hex `lsid` of a session once the driver assigned one (it does at the first command). */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeMongoClient, ConfigurationError, ConnectionError, getMongoClient, isServerlessMongoError, withMongo } from '../src/index.js';
+import { closeMongoClient, ConfigurationError, ConnectionError, enableGracefulShutdown, getMongoClient, isServerlessMongoError, withMongo } from '../src/index.js';
 import { mongo } from '../src/middy.js';
 import { redactText, redactUri } from '../src/redact.js';
 import { CaptureLogger, errorText } from './support/capture-logger.js';
@@ -119,6 +119,13 @@ describe('configuration errors', () => {
     expect(thrownBy(() => mongo({ session: false, transaction: true }))).toMatchObject({ code: 'INVALID_OPTION', option: 'transaction' });
     expect(thrownBy(() => withMongo(async () => 1, { session: 1 } as never))).toMatchObject({ code: 'INVALID_OPTION', option: 'session' });
     expect(thrownBy(() => withMongo(async () => 1, 'mongodb://h' as never))).toMatchObject({ code: 'INVALID_OPTION' });
+    expect(thrownBy(() => mongo({ thaw: { probeAfter: 5 } } as never))).toMatchObject({ code: 'UNKNOWN_OPTION', option: 'probeAfter' });
+    expect((thrownBy(() => mongo({ thaw: { probeAfter: 5 } } as never)) as Error).message).toMatch(/did you mean `probeAfterMs`\?/);
+    expect(thrownBy(() => mongo({ thaw: { probeTimeoutMs: -1 } }))).toMatchObject({ code: 'INVALID_OPTION', option: 'thaw.probeTimeoutMs' });
+    expect(thrownBy(() => mongo({ deadlineMarginMs: '500' } as never))).toMatchObject({ code: 'INVALID_OPTION', option: 'deadlineMarginMs' });
+    expect(thrownBy(() => mongo({ prefetch: 'yes' } as never))).toMatchObject({ code: 'INVALID_OPTION', option: 'prefetch' });
+    expect(thrownBy(() => enableGracefulShutdown({ timeoutMs: 'soon' } as never))).toMatchObject({ code: 'INVALID_OPTION', option: 'timeoutMs' });
+    expect(thrownBy(() => enableGracefulShutdown({ registerExtensions: true } as never))).toMatchObject({ code: 'UNKNOWN_OPTION', option: 'registerExtensions' });
   });
 
   it('fails to connect within the selection timeout with a redacted error and logs it redacted', async () => {

@@ -1,0 +1,68 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeMongoClient, ConnectionError, withMongo } from '../src/index.js';
+import { startDeadline } from '../src/deadline.js';
+import { lambdaContext } from './support/lambda-context.js';
+import { startWireServer, type WireServer } from './support/wire-server/index.js';
+
+describe('invocation deadline', () => {
+  it('fires the margin before the remaining time runs out, with a TimeoutError reason', async () => {
+    // Prepare
+    const deadline = startDeadline(() => 150, 100);
+
+    // Act
+    await new Promise((resolve) => deadline.signal.addEventListener('abort', resolve, { once: true }));
+
+    // Assess
+    expect(deadline.signal.reason).toMatchObject({ name: 'TimeoutError' });
+    expect(deadline.remainingMs()).toBe(0);
+  });
+
+  it('never fires without a Lambda context', () => {
+    const deadline = startDeadline(undefined, 100);
+    expect(deadline.remainingMs()).toBe(Number.POSITIVE_INFINITY);
+    expect(deadline.signal.aborted).toBe(false);
+  });
+
+  it('does not fire once disposed', async () => {
+    const deadline = startDeadline(() => 30, 0);
+    deadline.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(deadline.signal.aborted).toBe(false);
+  });
+});
+
+describe('the layer obeys the deadline', () => {
+  let server: WireServer;
+  beforeAll(async () => {
+    server = await startWireServer({ topology: 'replicaSet' });
+  });
+  afterEach(async () => {
+    server.blackhole(false);
+    await closeMongoClient();
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('gives up waiting for a connect at the deadline, and the next invocation connects', async () => {
+    // Prepare: the server accepts sockets but answers nothing, so a connect waits for serverSelectionTimeoutMS (5 s)
+    server.blackhole(true);
+    const handler = withMongo(async (_event: unknown, context) => context.mongo.signal.aborted, { uri: server.uri, dbName: 'shop' });
+
+    // Act
+    const error = await handler({}, lambdaContext(800)).catch((thrown: unknown) => thrown);
+    server.blackhole(false);
+    const next = await handler({}, lambdaContext(10_000));
+
+    // Assess
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: 'DEADLINE_EXCEEDED', cause: { name: 'TimeoutError' } });
+    expect((error as Error).message).toMatch(/deadline came before the MongoDB client at mongodb:\/\/127\.0\.0\.1:\d+\/\?replicaSet=rs0 was connected/);
+    expect(next).toBe(false);
+  });
+
+  it('exposes the signal to the handler, not yet aborted while time is left', async () => {
+    const handler = withMongo(async (_event: unknown, context) => ({ aborted: context.mongo.signal.aborted, isSignal: context.mongo.signal instanceof AbortSignal }), { uri: server.uri, dbName: 'shop' });
+    expect(await handler({}, lambdaContext(5_000))).toEqual({ aborted: false, isSignal: true });
+  });
+});
