@@ -305,19 +305,21 @@ async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, 
  * answer, while the connect goes on for the next invocation (a lease obtained late is released).
  */
 async function beforeDeadline(connecting: Promise<ClientLease>, signal: AbortSignal, config: ResolvedClientConfig): Promise<ClientLease> {
-  if (!signal.aborted) {
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_resolve, reject) => {
-      onAbort = () => reject(signal.reason);
+  let onAbort: (() => void) | undefined;
+  const deadlinePassed = new Promise<typeof signal>((resolve) => {
+    // Already past the deadline: a client that is connected still comes first (it needs no more than a few
+    // microtasks), only a pending connect is given up.
+    if (signal.aborted) setImmediate(() => resolve(signal));
+    else {
+      onAbort = () => resolve(signal);
       signal.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      return await Promise.race([connecting, aborted]);
-    } catch (error) {
-      if (error !== signal.reason) throw error;
-    } finally {
-      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
+  });
+  try {
+    const winner = await Promise.race([connecting, deadlinePassed]);
+    if (winner !== signal) return winner as ClientLease;
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
   connecting.then((late) => late.release(), () => undefined);
   throw new ConnectionError(

@@ -61,6 +61,21 @@ describe('the layer obeys the deadline', () => {
     expect(next).toBe(false);
   });
 
+  it('still serves an invocation that starts past its deadline margin when the client is connected already', async () => {
+    // Prepare
+    const handler = withMongo(async (_event: unknown, context) => {
+      await context.mongo.db.collection('items').findOne({}, { session: context.mongo.session });
+      return context.mongo.signal.aborted;
+    }, { uri: server.uri, dbName: 'shop' });
+    await handler({}, lambdaContext(10_000));
+
+    // Act: 100 ms left, 500 ms margin
+    const aborted = await handler({}, lambdaContext(100));
+
+    // Assess
+    expect(aborted).toBe(true);
+  });
+
   it('exposes the signal to the handler, not yet aborted while time is left', async () => {
     const handler = withMongo(async (_event: unknown, context) => ({ aborted: context.mongo.signal.aborted, isSignal: context.mongo.signal instanceof AbortSignal }), { uri: server.uri, dbName: 'shop' });
     expect(await handler({}, lambdaContext(5_000))).toEqual({ aborted: false, isSignal: true });
