@@ -1,0 +1,13 @@
+/**
+ * `serverless-mongodb/cloudflare`: MongoDB in Cloudflare Workers (with `nodejs_compat`, over `node:net`).
+ *
+ * - `withMongo(handler)`: a fetch handler whose every request gets a client of its own, closed through
+ *   `ctx.waitUntil` (a client kept at module scope hangs the next request that uses it).
+ * - `createDurableObjectMongo()`: one reused client per Durable Object, for connection reuse.
+ */
+export { withMongo, type ExecutionContextLike, type FetchHandler, type MongoFetchHandler } from './cloudflare/fetch-handler.js';
+export { createDurableObjectMongo, type DurableObjectMongo } from './cloudflare/durable-object.js';
+export type { WorkerMongo } from './cloudflare/mongo-context.js';
+export { WORKER_CLIENT_DEFAULTS, type WorkerMongoOptions } from './cloudflare/worker-config.js';
+export { createConsoleLogger } from './cloudflare/console-logger.js';
+export { ConfigurationError, ConnectionError, ServerlessMongoError, ErrorCodes, isServerlessMongoError } from './errors.js';

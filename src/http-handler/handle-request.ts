@@ -1,0 +1,198 @@
+/**
+ * One request through the HTTP handler. Everything that can refuse it runs before any database work, in
+ * this order: method (405), size (413), authentication (401), path (404), allow-list (403), Extended JSON and
+ * arguments (400/403). Only then is the cached client fetched and the operation run, within the time limit.
+ */
+import { EJSON } from 'bson';
+import { MongoAPIError, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
+import { getMongoClient } from '../client-cache.js';
+import { ErrorCodes, isServerlessMongoError } from '../errors.js';
+import { emit, getDefaultLogger, type LoggerLike, type LogLevel } from '../logging.js';
+import { redactText } from '../redact.js';
+import { SIGNING_SCHEME, verifyRequest } from '../signing.js';
+import { readEvent, routeOf, type FunctionUrlEvent, type IncomingRequest } from './event.js';
+import { isRead, parseArguments, runOperation } from './operations.js';
+import type { ResolvedHttpHandlerOptions } from './options.js';
+import { HttpErrorCodes, isHttpOperation, type HttpOperation } from './protocol.js';
+import { errorResponse, HttpRejection, successResponse, toExtendedJson, type FunctionUrlResult } from './rejection.js';
+
+/** The minimal Lambda context the handler reads. */
+export interface HandlerContextLike {
+  awsRequestId?: string;
+  getRemainingTimeInMillis?: () => number;
+}
+
+/** Kept free for the response to travel back before Lambda's own timeout. */
+const DEADLINE_MARGIN_MS = 500;
+/** Lambda refuses buffered responses above 6 MB; leave room for headers. */
+const RESPONSE_LIMIT_BYTES = 6_000_000 - 16_384;
+
+/** The records of the HTTP handler, under `mongodb.event` like the core's. */
+type HttpEvent = 'http.request' | 'http.rejected' | 'http.failed';
+
+interface RequestLog {
+  requestId: string | undefined;
+  database?: string;
+  collection?: string;
+  operation?: string;
+}
+
+export async function handleRequest(
+  options: ResolvedHttpHandlerOptions,
+  event: FunctionUrlEvent | undefined,
+  context: HandlerContextLike | undefined,
+): Promise<FunctionUrlResult> {
+  const startedAt = performance.now();
+  const logger = options.client.logger ?? getDefaultLogger();
+  const request = readEvent(event);
+  const log: RequestLog = { requestId: context?.awsRequestId ?? request.requestId };
+  try {
+    const body = await admit(options, request, log);
+    const result = await execute(options, body, log, context);
+    record(logger, 'debug', 'http.request', 'Ran an operation for an HTTP request', { ...log, status: 200, durationMs: elapsed(startedAt) }, options.knownSecrets);
+    return result;
+  } catch (error) {
+    const rejection = toRejection(error);
+    const details = { ...log, status: rejection.status, code: rejection.code, durationMs: elapsed(startedAt), sourceIp: request.sourceIp };
+    if (rejection.status >= 500) {
+      record(logger, 'error', 'http.failed', 'An HTTP request failed', { ...details, error }, options.knownSecrets);
+    } else {
+      record(logger, 'warn', 'http.rejected', `Refused an HTTP request: ${rejection.message}`, details, options.knownSecrets);
+    }
+    return errorResponse(redacted(rejection, options.knownSecrets));
+  }
+}
+
+interface AdmittedRequest {
+  database: string;
+  collection: string;
+  operation: HttpOperation;
+  args: ReturnType<typeof parseArguments>;
+}
+
+/** Every check that needs no database. @throws {HttpRejection} */
+async function admit(options: ResolvedHttpHandlerOptions, request: IncomingRequest, log: RequestLog): Promise<AdmittedRequest> {
+  if (request.method !== 'POST') {
+    throw new HttpRejection(405, HttpErrorCodes.METHOD_NOT_ALLOWED, `Only POST is accepted, got ${request.method}`, { headers: { allow: 'POST' } });
+  }
+  if (request.bodyBytes > options.maxBodyBytes) {
+    throw new HttpRejection(413, HttpErrorCodes.BODY_TOO_LARGE, `The body (${request.bodyBytes} bytes) is larger than this endpoint's maxBodyBytes (${options.maxBodyBytes})`);
+  }
+  const bytes = request.body();
+  await authenticate(options, request, bytes);
+
+  const route = routeOf(request.rawPath);
+  if (!route) throw new HttpRejection(404, HttpErrorCodes.NOT_FOUND, 'The path must be /<database>/<collection>/<operation>');
+  Object.assign(log, route);
+  const { database, collection, operation } = route;
+  if (!isHttpOperation(operation) || !options.operations.has(operation)) {
+    throw new HttpRejection(403, HttpErrorCodes.NOT_ALLOWED, `The operation ${operation} is not allowed: allowed are ${[...options.operations].join(', ')}`);
+  }
+  const collections = options.allow.get(database);
+  if (!collections?.has(collection)) {
+    throw new HttpRejection(403, HttpErrorCodes.NOT_ALLOWED, `The collection ${database}.${collection} is not in the allow-list`);
+  }
+  const args = parseArguments(operation, parseBody(bytes), { database, collections, maxDocuments: options.maxDocuments });
+  return { database, collection, operation, args };
+}
+
+async function authenticate(options: ResolvedHttpHandlerOptions, request: IncomingRequest, bytes: Uint8Array): Promise<void> {
+  if (options.auth === 'aws-iam') {
+    if (request.iamUserArn === undefined) {
+      throw new HttpRejection(401, HttpErrorCodes.NO_IAM_IDENTITY, 'The request carries no IAM identity: the Function URL must use AuthType AWS_IAM (requests signed with SigV4)');
+    }
+    return;
+  }
+  const verification = await verifyRequest(
+    { method: request.method, pathWithQuery: request.pathWithQuery, body: bytes, headers: request.headers },
+    { secrets: await options.secrets(), replayWindowMs: options.replayWindowMs, replayCache: options.replayCache },
+  );
+  if (!verification.ok) {
+    throw new HttpRejection(401, verification.reason, verification.message, { headers: { 'www-authenticate': SIGNING_SCHEME } });
+  }
+}
+
+function parseBody(bytes: Uint8Array): unknown {
+  if (bytes.length === 0) return {};
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpRejection(400, HttpErrorCodes.BAD_REQUEST, 'The body is not UTF-8 text');
+  }
+  try {
+    // Canonical mode keeps the types a client meant: Int32 vs Double vs Long, Decimal128, dates.
+    return EJSON.parse(text, { relaxed: false });
+  } catch (error) {
+    throw new HttpRejection(400, HttpErrorCodes.BAD_REQUEST, `The body is not valid Extended JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+async function execute(options: ResolvedHttpHandlerOptions, request: AdmittedRequest, log: RequestLog, context: HandlerContextLike | undefined): Promise<FunctionUrlResult> {
+  const remaining = context?.getRemainingTimeInMillis?.();
+  const budgetMs = Math.max(1, Math.min(options.timeoutMs, typeof remaining === 'number' ? remaining - DEADLINE_MARGIN_MS : Number.POSITIVE_INFINITY));
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      const rejection = new HttpRejection(504, HttpErrorCodes.TIMEOUT, `${request.operation} did not finish within ${budgetMs} ms${isRead(request.operation) ? '' : '; the write may or may not have been applied'}`);
+      controller.abort(rejection);
+      reject(rejection);
+    }, budgetMs);
+    (timer as { unref?: () => void }).unref?.();
+  });
+  try {
+    const client = await Promise.race([getMongoClient(options.client), deadline]);
+    const collection = client.db(request.database).collection(request.collection);
+    const result = await Promise.race([
+      runOperation(request.operation, collection, request.args, { signal: controller.signal, maxTimeMS: budgetMs, maxDocuments: options.maxDocuments }),
+      deadline,
+    ]);
+    const body = toExtendedJson(result);
+    if (body.length > RESPONSE_LIMIT_BYTES) {
+      throw new HttpRejection(400, HttpErrorCodes.RESULT_TOO_LARGE, `The result (${body.length} bytes) does not fit a Lambda response (6 MB): ask for fewer documents or project fewer fields`);
+    }
+    Object.assign(log, { resultBytes: body.length });
+    return successResponse(body);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Maps anything thrown while serving a request to the response it gets. */
+function toRejection(error: unknown): HttpRejection {
+  if (error instanceof HttpRejection) return error;
+  if (isServerlessMongoError(error)) {
+    return error.code === ErrorCodes.CONNECT_FAILED
+      ? new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, 'MongoDB is not reachable from the function right now; retry later')
+      : new HttpRejection(500, HttpErrorCodes.INTERNAL, "The function is misconfigured; see the function's logs");
+  }
+  if (error instanceof MongoServerError) {
+    const details = { mongoCode: typeof error.code === 'number' ? error.code : Number(error.code), codeName: error.codeName ?? '' };
+    if (details.codeName === '') delete (details as { codeName?: string }).codeName;
+    if (error.code === 11000) return new HttpRejection(409, HttpErrorCodes.DUPLICATE_KEY, error.message, details);
+    if (error.code === 50) return new HttpRejection(504, HttpErrorCodes.TIMEOUT, error.message, details);
+    return new HttpRejection(400, HttpErrorCodes.MONGO_ERROR, error.message, details);
+  }
+  if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkError || error instanceof MongoTopologyClosedError) {
+    return new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, 'MongoDB is not reachable from the function right now; retry later');
+  }
+  if (error instanceof MongoAPIError || (error instanceof Error && error.name === 'BSONError')) {
+    return new HttpRejection(400, HttpErrorCodes.BAD_REQUEST, error.message);
+  }
+  return new HttpRejection(500, HttpErrorCodes.INTERNAL, "The request failed unexpectedly; see the function's logs");
+}
+
+function redacted(rejection: HttpRejection, secrets: readonly string[]): HttpRejection {
+  const message = redactText(rejection.message, secrets);
+  return message === rejection.message ? rejection : new HttpRejection(rejection.status, rejection.code, message, rejection.details);
+}
+
+function record(logger: LoggerLike, level: LogLevel, event: HttpEvent, message: string, details: Record<string, unknown>, secrets: readonly string[]): void {
+  // The core's emit() redacts (errors become { name, message, code, cause }) and never throws.
+  emit(logger, level, event, message, details, secrets);
+}
+
+function elapsed(startedAt: number): number {
+  return Math.round(performance.now() - startedAt);
+}

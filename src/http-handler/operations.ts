@@ -1,0 +1,252 @@
+/**
+ * The ten operations of the HTTP handler: which arguments and driver options each accepts, and how each
+ * runs on a driver `Collection`. Only listed options pass: `bypassDocumentValidation`, `session`, `raw` and
+ * the like cannot be smuggled in. Results keep their BSON types (`promoteValues: false`), so the canonical
+ * Extended JSON response says Int32 vs Double vs Long exactly.
+ */
+import type { Collection, Document } from 'mongodb';
+import { assertNoServerSideJavaScript, assertPipelineAllowed, isDocument, type GuardScope } from './guard.js';
+import { HttpErrorCodes, type HttpOperation } from './protocol.js';
+import { HttpRejection } from './rejection.js';
+
+type ArgumentName = 'filter' | 'update' | 'document' | 'documents' | 'pipeline' | 'options';
+
+/** The arguments of one request, checked. */
+export interface OperationArguments {
+  filter: Document;
+  update: Document | Document[];
+  document: Document;
+  documents: Document[];
+  pipeline: Document[];
+  options: Document;
+}
+
+/** Limits of one request, from the handler's options and the function's remaining time. */
+export interface OperationLimits {
+  signal: AbortSignal;
+  /** For reads: the server stops after this long (a smaller `maxTimeMS` of the request wins). */
+  maxTimeMS: number;
+  maxDocuments: number;
+}
+
+interface OperationSpec {
+  required: readonly ArgumentName[];
+  optional: readonly ArgumentName[];
+  /** Driver options a request may set. */
+  options: readonly string[];
+  run(collection: Collection, args: OperationArguments, limits: OperationLimits): Promise<Document>;
+}
+
+const READ_RESULT = { promoteValues: false } as const;
+
+const OPERATIONS: Record<HttpOperation, OperationSpec> = {
+  find: {
+    required: [],
+    optional: ['filter', 'options'],
+    options: ['projection', 'sort', 'limit', 'skip', 'hint', 'collation', 'comment', 'let', 'allowDiskUse', 'maxTimeMS'],
+    async run(collection, { filter, options }, limits) {
+      const requested = options.limit as number | undefined;
+      // One more than allowed tells "exactly maxDocuments" from "more": more is refused, never silently cut.
+      const limit = requested === undefined || requested === 0 ? limits.maxDocuments + 1 : requested;
+      const documents = await collection.find(filter, { ...options, ...READ_RESULT, ...readLimits(options, limits), limit }).toArray();
+      return { documents: capped(documents, limits.maxDocuments, 'find') };
+    },
+  },
+  findOne: {
+    required: [],
+    optional: ['filter', 'options'],
+    options: ['projection', 'sort', 'skip', 'hint', 'collation', 'comment', 'let', 'maxTimeMS'],
+    async run(collection, { filter, options }, limits) {
+      return { document: await collection.findOne(filter, { ...options, ...READ_RESULT, ...readLimits(options, limits) }) };
+    },
+  },
+  insertOne: {
+    required: ['document'],
+    optional: ['options'],
+    options: ['comment'],
+    async run(collection, { document, options }) {
+      const result = await collection.insertOne(document, options);
+      return { acknowledged: result.acknowledged, insertedId: result.insertedId };
+    },
+  },
+  insertMany: {
+    required: ['documents'],
+    optional: ['options'],
+    options: ['ordered', 'comment'],
+    async run(collection, { documents, options }) {
+      const result = await collection.insertMany(documents, options);
+      return { acknowledged: result.acknowledged, insertedCount: result.insertedCount, insertedIds: result.insertedIds };
+    },
+  },
+  updateOne: {
+    required: ['filter', 'update'],
+    optional: ['options'],
+    options: ['upsert', 'arrayFilters', 'hint', 'collation', 'comment', 'let', 'sort'],
+    async run(collection, { filter, update, options }) {
+      return updateResult(await collection.updateOne(filter, update, options));
+    },
+  },
+  updateMany: {
+    required: ['filter', 'update'],
+    optional: ['options'],
+    options: ['upsert', 'arrayFilters', 'hint', 'collation', 'comment', 'let'],
+    async run(collection, { filter, update, options }) {
+      return updateResult(await collection.updateMany(filter, update, options));
+    },
+  },
+  deleteOne: {
+    required: ['filter'],
+    optional: ['options'],
+    options: ['hint', 'collation', 'comment', 'let'],
+    async run(collection, { filter, options }) {
+      const result = await collection.deleteOne(filter, options);
+      return { acknowledged: result.acknowledged, deletedCount: result.deletedCount };
+    },
+  },
+  deleteMany: {
+    required: ['filter'],
+    optional: ['options'],
+    options: ['hint', 'collation', 'comment', 'let'],
+    async run(collection, { filter, options }) {
+      const result = await collection.deleteMany(filter, options);
+      return { acknowledged: result.acknowledged, deletedCount: result.deletedCount };
+    },
+  },
+  aggregate: {
+    required: ['pipeline'],
+    optional: ['options'],
+    options: ['allowDiskUse', 'collation', 'hint', 'comment', 'let', 'maxTimeMS'],
+    async run(collection, { pipeline, options }, limits) {
+      const bounded = [...pipeline, { $limit: limits.maxDocuments + 1 }];
+      const documents = await collection.aggregate(bounded, { ...options, ...READ_RESULT, ...readLimits(options, limits) }).toArray();
+      return { documents: capped(documents, limits.maxDocuments, 'aggregate') };
+    },
+  },
+  countDocuments: {
+    required: [],
+    optional: ['filter', 'options'],
+    options: ['limit', 'skip', 'hint', 'collation', 'comment', 'maxTimeMS'],
+    async run(collection, { filter, options }, limits) {
+      return { count: await collection.countDocuments(filter, { ...options, ...readLimits(options, limits) }) };
+    },
+  },
+};
+
+const NUMBER_OPTIONS = new Set(['limit', 'skip', 'maxTimeMS']);
+const BOOLEAN_OPTIONS = new Set(['upsert', 'ordered', 'allowDiskUse']);
+
+/**
+ * Checks the body of a request against its operation and the allow-list.
+ * @throws {HttpRejection} 400 for a wrong shape, 403 for server-side JavaScript or a collection outside the allow-list
+ */
+export function parseArguments(operation: HttpOperation, body: unknown, scope: GuardScope & { maxDocuments: number }): OperationArguments {
+  const spec = OPERATIONS[operation];
+  if (!isDocument(body)) throw badRequest(`The body of ${operation} must be an Extended JSON object with ${describeArguments(spec)}`);
+  const known: readonly string[] = [...spec.required, ...spec.optional];
+  for (const key of Object.keys(body)) {
+    if (!known.includes(key)) throw badRequest(`Unknown argument \`${key}\` of ${operation}: expected ${describeArguments(spec)}`);
+  }
+  for (const key of spec.required) {
+    if (body[key] === undefined) throw badRequest(`${operation} needs \`${key}\``);
+  }
+  const args: OperationArguments = { filter: {}, update: {}, document: {}, documents: [], pipeline: [], options: {} };
+  if (body.filter !== undefined) args.filter = expectDocument(body.filter, operation, 'filter');
+  if (body.document !== undefined) args.document = expectDocument(body.document, operation, 'document');
+  if (body.documents !== undefined) args.documents = expectDocuments(body.documents, operation, 'documents', false);
+  if (body.update !== undefined) {
+    args.update = Array.isArray(body.update) ? expectDocuments(body.update, operation, 'update', false) : expectDocument(body.update, operation, 'update');
+  }
+  if (body.pipeline !== undefined) args.pipeline = expectDocuments(body.pipeline, operation, 'pipeline', true);
+  if (body.options !== undefined) args.options = parseOptions(operation, spec, expectDocument(body.options, operation, 'options'));
+
+  const limit = args.options.limit as number | undefined;
+  if (operation === 'find' && limit !== undefined && limit > scope.maxDocuments) {
+    throw tooLarge(`limit ${limit} is above this endpoint's maxDocuments (${scope.maxDocuments}): page with skip/limit or a range filter`);
+  }
+  for (const name of ['filter', 'update', 'document', 'documents', 'options'] as const) assertNoServerSideJavaScript(args[name], name);
+  assertPipelineAllowed(args.pipeline, scope);
+  return args;
+}
+
+/** Runs a checked operation. */
+export function runOperation(operation: HttpOperation, collection: Collection, args: OperationArguments, limits: OperationLimits): Promise<Document> {
+  return OPERATIONS[operation].run(collection, args, limits);
+}
+
+/** Whether the operation only reads (and takes `maxTimeMS` and an abort `signal`). */
+export function isRead(operation: HttpOperation): boolean {
+  return operation === 'find' || operation === 'findOne' || operation === 'aggregate' || operation === 'countDocuments';
+}
+
+function parseOptions(operation: HttpOperation, spec: OperationSpec, options: Document): Document {
+  const parsed: Document = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (!spec.options.includes(key)) {
+      throw badRequest(`Option \`${key}\` of ${operation} is not accepted by the HTTP handler: accepted are ${spec.options.join(', ') || 'none'}`);
+    }
+    if (NUMBER_OPTIONS.has(key)) {
+      const number = toNumber(value);
+      if (number === undefined || !Number.isInteger(number) || number < 0) throw badRequest(`Option \`${key}\` of ${operation} must be a non-negative integer`);
+      parsed[key] = number;
+    } else if (BOOLEAN_OPTIONS.has(key)) {
+      if (typeof value !== 'boolean') throw badRequest(`Option \`${key}\` of ${operation} must be a boolean`);
+      parsed[key] = value;
+    } else if (key === 'sort' && isDocument(value)) {
+      // Directions arrive as Int32 from canonical Extended JSON; the driver expects 1, -1, 'asc'... or { $meta }.
+      parsed[key] = Object.fromEntries(Object.entries(value).map(([field, direction]) => [field, toNumber(direction) ?? direction]));
+    } else {
+      parsed[key] = value;
+    }
+  }
+  return parsed;
+}
+
+function readLimits(options: Document, limits: OperationLimits): { signal: AbortSignal; maxTimeMS: number } {
+  const requested = options.maxTimeMS as number | undefined;
+  return { signal: limits.signal, maxTimeMS: requested !== undefined && requested > 0 ? Math.min(requested, limits.maxTimeMS) : limits.maxTimeMS };
+}
+
+function capped(documents: Document[], maxDocuments: number, operation: string): Document[] {
+  if (documents.length > maxDocuments) {
+    throw tooLarge(`${operation} matched more than maxDocuments (${maxDocuments}) documents: pass a limit (or a $limit stage) and page with skip or a range filter`);
+  }
+  return documents;
+}
+
+function updateResult(result: { acknowledged: boolean; matchedCount: number; modifiedCount: number; upsertedCount: number; upsertedId: unknown }): Document {
+  const { acknowledged, matchedCount, modifiedCount, upsertedCount, upsertedId } = result;
+  return { acknowledged, matchedCount, modifiedCount, upsertedCount, upsertedId };
+}
+
+/** A JS number from a number or a BSON Int32/Double/Long (what canonical Extended JSON parses to). */
+function toNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (value !== null && typeof value === 'object' && ['Int32', 'Double', 'Long'].includes(String((value as { _bsontype?: unknown })._bsontype))) {
+    return Number(String(value));
+  }
+  return undefined;
+}
+
+function expectDocument(value: unknown, operation: string, name: string): Document {
+  if (!isDocument(value)) throw badRequest(`\`${name}\` of ${operation} must be a document (an object)`);
+  return value;
+}
+
+function expectDocuments(value: unknown, operation: string, name: string, mayBeEmpty: boolean): Document[] {
+  if (!Array.isArray(value) || (!mayBeEmpty && value.length === 0) || !value.every(isDocument)) {
+    throw badRequest(`\`${name}\` of ${operation} must be ${mayBeEmpty ? 'an' : 'a non-empty'} array of documents`);
+  }
+  return value as Document[];
+}
+
+function describeArguments(spec: OperationSpec): string {
+  return [...spec.required.map((name) => `\`${name}\``), ...spec.optional.map((name) => `optional \`${name}\``)].join(', ');
+}
+
+function badRequest(message: string): HttpRejection {
+  return new HttpRejection(400, HttpErrorCodes.BAD_REQUEST, message);
+}
+
+function tooLarge(message: string): HttpRejection {
+  return new HttpRejection(400, HttpErrorCodes.RESULT_TOO_LARGE, message);
+}
