@@ -1,10 +1,11 @@
 // The health handler (handlers/health.ts): 200 when the database answers a ping, 503 within a short deadline
 // when it does not (nobody listening, or a server that accepts and never answers).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadHandlers, type LoadedHandlers } from './fixtures/handlers/bundle.js';
+import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
+import { startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
 import { httpEvent, parseResponse, type ParsedResponse } from './fixtures/handlers/http-event.js';
 import { lambdaContext } from './support/lambda-context.js';
-import { startWireServer, type WireServer } from './support/wire-server/index.js';
+import type { WireServer } from './support/wire-server/index.js';
 
 /** The handler's deadlines (1.5 s connect, 1 s ping) plus slack for a slow machine. */
 const DEADLINE_MS = 4_000;
@@ -14,19 +15,14 @@ describe('health handler', () => {
   let handlers: LoadedHandlers;
 
   beforeAll(async () => {
-    server = await startWireServer({ topology: 'replicaSet' });
-    process.env.MONGODB_URI = server.uri;
-    process.env.MONGODB_DB_NAME = 'app';
-    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-    handlers = await loadHandlers();
+    ({ server, handlers } = await startHandlerRig('app'));
   });
   afterEach(() => {
     process.env.MONGODB_URI = server.uri;
     server.blackhole(false);
   });
   afterAll(async () => {
-    await handlers?.dispose();
-    await server?.stop();
+    await stopHandlerRig({ server, handlers });
   });
 
   async function check(): Promise<{ response: ParsedResponse; elapsedMs: number }> {

@@ -2,10 +2,11 @@
 // wire test server: the CRUD routes, cursor pagination, and every kind of bad input answering 4xx JSON with no
 // stack trace and no write.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadHandlers, type LoadedHandlers } from './fixtures/handlers/bundle.js';
+import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
+import { startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
 import { httpEvent, parseResponse, type HttpEventOptions, type ParsedResponse } from './fixtures/handlers/http-event.js';
 import { lambdaContext } from './support/lambda-context.js';
-import { startWireServer, type WireServer } from './support/wire-server/index.js';
+import type { WireServer } from './support/wire-server/index.js';
 
 const DB = 'app';
 const VALID_ID = '65f0c0ffee0123456789abcd';
@@ -15,11 +16,7 @@ describe('items HTTP handler', () => {
   let handlers: LoadedHandlers;
 
   beforeAll(async () => {
-    server = await startWireServer({ topology: 'replicaSet' });
-    process.env.MONGODB_URI = server.uri;
-    process.env.MONGODB_DB_NAME = DB;
-    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-    handlers = await loadHandlers();
+    ({ server, handlers } = await startHandlerRig(DB));
   });
   afterEach(() => {
     process.env.MONGODB_URI = server.uri;
@@ -29,8 +26,7 @@ describe('items HTTP handler', () => {
     server.clearRecords();
   });
   afterAll(async () => {
-    await handlers?.dispose();
-    await server?.stop();
+    await stopHandlerRig({ server, handlers });
   });
 
   async function send(routeKey: string, options: HttpEventOptions = {}): Promise<ParsedResponse> {

@@ -3,9 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadHandlers, type LoadedHandlers } from './fixtures/handlers/bundle.js';
+import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
+import { startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
 import { lambdaContext } from './support/lambda-context.js';
-import { startWireServer, type WireServer } from './support/wire-server/index.js';
+import type { WireServer } from './support/wire-server/index.js';
 
 const DB = 'app';
 
@@ -34,11 +35,7 @@ describe('SQS stock consumer', () => {
   let handlers: LoadedHandlers;
 
   beforeAll(async () => {
-    server = await startWireServer({ topology: 'replicaSet' });
-    process.env.MONGODB_URI = server.uri;
-    process.env.MONGODB_DB_NAME = DB;
-    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-    handlers = await loadHandlers();
+    ({ server, handlers } = await startHandlerRig(DB));
   });
   afterEach(() => {
     process.env.MONGODB_URI = server.uri;
@@ -47,8 +44,7 @@ describe('SQS stock consumer', () => {
     server.clearRecords();
   });
   afterAll(async () => {
-    await handlers?.dispose();
-    await server?.stop();
+    await stopHandlerRig({ server, handlers });
   });
 
   async function consume(records: SQSRecord[]): Promise<{ batchItemFailures: Array<{ itemIdentifier: string }> }> {

@@ -1,10 +1,11 @@
 // The transfer handler (handlers/transfer.ts): one transaction per invocation through `mongo({ transaction: true })`.
 // A transfer that fails midway (after the debit) must leave no partial write on the server.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadHandlers, type LoadedHandlers } from './fixtures/handlers/bundle.js';
+import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
+import { startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
 import { httpEvent, parseResponse, type ParsedResponse } from './fixtures/handlers/http-event.js';
 import { lambdaContext } from './support/lambda-context.js';
-import { startWireServer, type WireServer } from './support/wire-server/index.js';
+import type { WireServer } from './support/wire-server/index.js';
 
 const DB = 'app';
 
@@ -13,11 +14,7 @@ describe('transfer handler', () => {
   let handlers: LoadedHandlers;
 
   beforeAll(async () => {
-    server = await startWireServer({ topology: 'replicaSet' });
-    process.env.MONGODB_URI = server.uri;
-    process.env.MONGODB_DB_NAME = DB;
-    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-    handlers = await loadHandlers();
+    ({ server, handlers } = await startHandlerRig(DB));
   });
   beforeEach(async () => {
     server.dropAll();
@@ -28,8 +25,7 @@ describe('transfer handler', () => {
     server.clearFailPoints();
   });
   afterAll(async () => {
-    await handlers?.dispose();
-    await server?.stop();
+    await stopHandlerRig({ server, handlers });
   });
 
   /** Inserts accounts with the driver of the test process. */
