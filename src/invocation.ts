@@ -5,6 +5,7 @@
  * concurrent invocations in one process each get their own session.
  */
 import type { ClientSession, ClientSessionOptions, Db, MongoClient, TransactionOptions } from 'mongodb';
+import { defineLazyDb } from './lazy-db.js';
 import { acquireClient, rebuildClient, type ClientLease } from './client-cache.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, resolveValidated, validateClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
 import { DEADLINE_DEFAULTS, startDeadline, type InvocationDeadline } from './deadline.js';
@@ -165,23 +166,13 @@ export class InvocationScope {
     marginMs: number,
   ) {
     const { client } = lease;
-    const dbName = config.dbName;
-    let db: Db | undefined;
-    const context = { client, session, signal: deadline.signal } as MongoContext;
-    Object.defineProperty(context, 'db', {
-      enumerable: true,
-      get(): Db {
-        if (dbName === undefined) {
-          throw new ConfigurationError(
-            ErrorCodes.MISSING_DB_NAME,
-            `No database name for context.mongo.db: set ${DB_NAME_ENV}, pass the \`dbName\` option, or put the database in the URI path (mongodb://host/database); or use context.mongo.client.db(name)`,
-            { option: DB_NAME_ENV },
-          );
-        }
-        db ??= client.db(dbName);
-        return db;
-      },
-    });
+    const context = defineLazyDb(
+      { client, session, signal: deadline.signal },
+      client,
+      config.dbName,
+      'context.mongo.db',
+      `set ${DB_NAME_ENV}, pass the \`dbName\` option, or put the database in the URI path (mongodb://host/database)`,
+    ) as MongoContext;
     this.context = context;
     if (session) this.#armSafetyNet(marginMs);
   }

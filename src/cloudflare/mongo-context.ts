@@ -3,7 +3,7 @@
  */
 import type { Db, MongoClient } from 'mongodb';
 import { DB_NAME_ENV } from '../defaults.js';
-import { ConfigurationError, ErrorCodes } from '../errors.js';
+import { defineLazyDb } from '../lazy-db.js';
 
 /** The `mongo` argument of a handler wrapped by `withMongo`, and what `createDurableObjectMongo().get()` returns. */
 export interface WorkerMongo {
@@ -14,21 +14,11 @@ export interface WorkerMongo {
 }
 
 export function createWorkerMongo(client: MongoClient, dbName: string | undefined): WorkerMongo {
-  let db: Db | undefined;
-  const mongo = { client } as WorkerMongo;
-  Object.defineProperty(mongo, 'db', {
-    enumerable: true,
-    get(): Db {
-      if (dbName === undefined) {
-        throw new ConfigurationError(
-          ErrorCodes.MISSING_DB_NAME,
-          `No database name for mongo.db: add a ${DB_NAME_ENV} binding (vars in wrangler.toml), pass the \`dbName\` option, or put the database in the URI path; or use mongo.client.db(name)`,
-          { option: DB_NAME_ENV },
-        );
-      }
-      db ??= client.db(dbName);
-      return db;
-    },
-  });
-  return mongo;
+  return defineLazyDb(
+    { client },
+    client,
+    dbName,
+    'mongo.db',
+    `add a ${DB_NAME_ENV} binding (vars in wrangler.toml), pass the \`dbName\` option, or put the database in the URI path`,
+  );
 }
