@@ -2,11 +2,14 @@
 // resolves to this repository's sources (test/fixtures/edge/deno/deno.json) and `mongodb` to node_modules.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from './support/lambda-emulator/index.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
-const DENO = join(PROJECT_ROOT, 'node_modules', '.bin', 'deno');
+// Installed on first use by scripts/install-runtimes.mjs (a platform binary, so not a devDependency).
+const { ensureDeno } = (await import(pathToFileURL(join(PROJECT_ROOT, 'scripts', 'install-runtimes.mjs')).href)) as { ensureDeno: () => string };
+const DENO = ensureDeno();
 const CONFIG = join(PROJECT_ROOT, 'test', 'fixtures', 'edge', 'deno', 'deno.json');
 const EXAMPLE = join(PROJECT_ROOT, 'examples', 'deno', 'main.ts');
 
