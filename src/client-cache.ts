@@ -6,7 +6,7 @@
 import type { MongoClient } from 'mongodb';
 import { createClient, resolveClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
 import { ConnectionError, ErrorCodes } from './errors.js';
-import { emit } from './logging.js';
+import { emit, emitSafe } from './logging.js';
 
 interface CacheEntry {
   readonly config: ResolvedClientConfig;
@@ -64,15 +64,29 @@ export async function getMongoClient(options?: MongoClientConfig): Promise<Mongo
  * next invocation knows how long it sat idle (how long the process may have been frozen).
  */
 export async function acquireClient(config: ResolvedClientConfig): Promise<ClientLease> {
+  const connected = acquireConnectedClient(config);
+  if (connected) return connected;
   const existing = entries.get(config.cacheKey);
   if (existing) {
-    const client = existing.connected ? existing.client : await existing.ready;
-    emit(config.logger, 'debug', 'client.reused', 'Reusing the cached MongoDB client', { cold: false, uri: config.redactedUri }, config.secrets);
+    const client = await existing.ready;
+    logReuse(config);
     return lease(existing, client, false);
   }
   const entry = startEntry(config);
   entries.set(config.cacheKey, entry);
   return lease(entry, await entry.ready, true);
+}
+
+/** The warm path of {@link acquireClient}, synchronous: a lease on the cached client if it is connected. */
+export function acquireConnectedClient(config: ResolvedClientConfig): ClientLease | undefined {
+  const existing = entries.get(config.cacheKey);
+  if (!existing?.connected) return undefined;
+  logReuse(config);
+  return lease(existing, existing.client, false);
+}
+
+function logReuse(config: ResolvedClientConfig): void {
+  emitSafe(config.logger, 'debug', 'client.reused', 'Reusing the cached MongoDB client', { cold: false, uri: config.redactedUri });
 }
 
 /**

@@ -5,13 +5,13 @@
  * concurrent invocations in one process each get their own session.
  */
 import type { ClientSession, ClientSessionOptions, Db, MongoClient, TransactionOptions } from 'mongodb';
-import { defineLazyDb } from './lazy-db.js';
-import { acquireClient, rebuildClient, type ClientLease } from './client-cache.js';
+import { MongoHandle } from './lazy-db.js';
+import { acquireClient, acquireConnectedClient, rebuildClient, type ClientLease } from './client-cache.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, resolveValidated, validateClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
 import { DEADLINE_DEFAULTS, startDeadline, type InvocationDeadline } from './deadline.js';
-import { DB_NAME_ENV } from './defaults.js';
+import { DB_NAME_ENV, FUNCTION_NAME_ENV, URI_ENV } from './defaults.js';
 import { ConfigurationError, ConnectionError, ErrorCodes, TransactionError } from './errors.js';
-import { emit } from './logging.js';
+import { emit, emitSafe } from './logging.js';
 import { expectOption, expectOptionsObject, rejectUnknownKeys } from './options.js';
 import { probeConnection, settleAfterThaw, THAW_DEFAULTS, type ThawOptions, type ThawPlan } from './thaw.js';
 
@@ -51,7 +51,7 @@ export interface MongoInvocationOptions extends MongoClientConfig {
   transaction?: boolean | TransactionOptions;
   /**
    * Freeze/thaw handling before the handler runs (see {@link ThawOptions}), or `false` to turn it off.
-   * @default { probeAfterMs: 1000, probeTimeoutMs: 500 }
+   * @default { settleAfterMs: 10, probeAfterMs: 1000, probeTimeoutMs: 500 }
    */
   thaw?: boolean | ThawOptions;
   /**
@@ -76,10 +76,12 @@ export interface InvocationPlan {
   thaw: ThawPlan;
   deadlineMarginMs: number;
   prefetch: boolean;
+  /** Scopes of this middleware still open: swept when their time is up (see {@link sweepExpired}). */
+  open: Set<InvocationScope>;
 }
 
 export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'prefetch'] as const;
-const THAW_OPTION_KEYS = ['probeAfterMs', 'probeTimeoutMs'] as const;
+const THAW_OPTION_KEYS = ['settleAfterMs', 'probeAfterMs', 'probeTimeoutMs'] as const;
 
 /**
  * Validates invocation options once, where the middleware or wrapper is created (module scope).
@@ -109,6 +111,7 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
     thaw: planThaw(thawOption ?? true, where),
     deadlineMarginMs: deadlineMarginMs ?? DEADLINE_DEFAULTS.deadlineMarginMs,
     prefetch: prefetch ?? process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
+    open: new Set(),
   };
 }
 
@@ -151,11 +154,29 @@ export interface InvocationContextLike {
 
 type Outcome = 'success' | 'error';
 
+/** `context.mongo`: `db` and `signal` are made on first read. */
+class InvocationMongo extends MongoHandle {
+  readonly #deadline: InvocationDeadline;
+
+  constructor(
+    client: MongoClient,
+    readonly session: ClientSession | undefined,
+    deadline: InvocationDeadline,
+    dbName: string | undefined,
+  ) {
+    super(client, dbName, 'context.mongo.db', `set ${DB_NAME_ENV}, pass the \`dbName\` option, or put the database in the URI path (mongodb://host/database)`);
+    this.#deadline = deadline;
+  }
+
+  get signal(): AbortSignal {
+    return this.#deadline.signal;
+  }
+}
+
 /** One invocation's resources and their cleanup. Create with {@link openInvocation}. */
 export class InvocationScope {
   readonly context: MongoContext | MongoContextWithoutSession;
   #state: 'open' | 'finishing' | 'closed' = 'open';
-  #safetyNet: NodeJS.Timeout | undefined;
 
   constructor(
     readonly config: ResolvedClientConfig,
@@ -163,33 +184,10 @@ export class InvocationScope {
     readonly session: ClientSession | undefined,
     readonly deadline: InvocationDeadline,
     readonly requestId: string | undefined,
-    marginMs: number,
+    private readonly registry: Set<InvocationScope>,
   ) {
-    const { client } = lease;
-    const context = defineLazyDb(
-      { client, session, signal: deadline.signal },
-      client,
-      config.dbName,
-      'context.mongo.db',
-      `set ${DB_NAME_ENV}, pass the \`dbName\` option, or put the database in the URI path (mongodb://host/database)`,
-    ) as MongoContext;
-    this.context = context;
-    if (session) this.#armSafetyNet(marginMs);
-  }
-
-  /**
-   * Safety net for a scope whose `after`/`onError` never ran (a middleware placed after `mongo()` answered
-   * early): when the invocation's time is up, the session is ended anyway. The timer is unref'd.
-   */
-  #armSafetyNet(marginMs: number): void {
-    const remaining = this.deadline.remainingMs();
-    if (!Number.isFinite(remaining)) return;
-    this.#safetyNet = setTimeout(() => {
-      if (this.#state !== 'open') return;
-      emit(this.config.logger, 'warn', 'cleanup.failed', 'The invocation ended without after/onError running: ending its MongoDB session at the deadline (is a middleware after mongo() returning early?)', { requestId: this.requestId }, this.config.secrets);
-      void this.finish('error');
-    }, remaining + marginMs);
-    this.#safetyNet.unref();
+    registry.add(this);
+    this.context = new InvocationMongo(lease.client, session, deadline, config.dbName) as unknown as MongoContext;
   }
 
   /**
@@ -201,7 +199,6 @@ export class InvocationScope {
   async finish(outcome: Outcome): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'finishing';
-    clearTimeout(this.#safetyNet);
     this.deadline.dispose();
     const { session } = this;
     let commitError: TransactionError | undefined;
@@ -213,6 +210,7 @@ export class InvocationScope {
     } finally {
       if (session) await this.#endSession(session);
       this.lease.release();
+      this.registry.delete(this);
       this.#state = 'closed';
     }
     if (commitError) throw commitError;
@@ -222,7 +220,7 @@ export class InvocationScope {
     const { config } = this;
     try {
       await session.commitTransaction();
-      emit(config.logger, 'debug', 'transaction.committed', 'Committed the invocation transaction', { requestId: this.requestId }, config.secrets);
+      emitSafe(config.logger, 'debug', 'transaction.committed', 'Committed the invocation transaction', { requestId: this.requestId });
       return undefined;
     } catch (error) {
       const failure = new TransactionError(
@@ -239,7 +237,7 @@ export class InvocationScope {
     const { config } = this;
     try {
       await session.abortTransaction();
-      emit(config.logger, 'debug', 'transaction.aborted', 'Aborted the invocation transaction', { requestId: this.requestId }, config.secrets);
+      emitSafe(config.logger, 'debug', 'transaction.aborted', 'Aborted the invocation transaction', { requestId: this.requestId });
     } catch (error) {
       emit(config.logger, 'warn', 'cleanup.failed', 'Aborting the invocation transaction failed (the server aborts it when the session ends or times out)', { requestId: this.requestId, error }, config.secrets);
     }
@@ -249,7 +247,7 @@ export class InvocationScope {
     const { config } = this;
     try {
       await session.endSession();
-      emit(config.logger, 'debug', 'session.ended', 'Ended the invocation session', { requestId: this.requestId, lsid: lsidOf(session) }, config.secrets);
+      emitSafe(config.logger, 'debug', 'session.ended', 'Ended the invocation session', { requestId: this.requestId, lsid: lsidOf(session) });
     } catch (error) {
       emit(config.logger, 'warn', 'cleanup.failed', 'Ending the invocation session failed', { requestId: this.requestId, error }, config.secrets);
     }
@@ -262,11 +260,12 @@ export class InvocationScope {
  * @throws {ConnectionError} the client could not connect
  */
 export async function openInvocation(plan: InvocationPlan, lambdaContext: InvocationContextLike | undefined): Promise<InvocationScope> {
-  const config = resolveValidated(plan.client);
+  if (plan.open.size > 0) sweepExpired(plan.open);
+  const config = resolvedConfigOf(plan);
   const deadline = startDeadline(lambdaContext?.getRemainingTimeInMillis?.bind(lambdaContext), plan.deadlineMarginMs);
   let lease: ClientLease;
   try {
-    lease = await beforeDeadline(acquireClient(config), deadline.signal, config);
+    lease = acquireConnectedClient(config) ?? (await beforeDeadline(acquireClient(config), deadline.signal, config));
     if (plan.thaw && !lease.cold) lease = await checkAfterThaw(lease, config, plan.thaw, deadline.signal);
   } catch (error) {
     deadline.dispose();
@@ -277,14 +276,43 @@ export async function openInvocation(plan: InvocationPlan, lambdaContext: Invoca
   if (plan.session !== false) {
     session = lease.client.startSession(plan.session);
     if (plan.transaction !== false) session.startTransaction(plan.transaction);
-    emit(config.logger, 'debug', 'session.started', 'Started the invocation session', { requestId, transaction: plan.transaction !== false }, config.secrets);
+    emitSafe(config.logger, 'debug', 'session.started', 'Started the invocation session', { requestId, transaction: plan.transaction !== false });
   }
-  return new InvocationScope(config, lease, session, deadline, requestId, plan.deadlineMarginMs);
+  return new InvocationScope(config, lease, session, deadline, requestId, plan.open);
 }
+
+/**
+ * Safety net for scopes whose `after`/`onError` never ran (a middleware placed after `mongo()` answered early,
+ * so middy skipped every `after`): the next invocation ends the sessions of those whose time is up. No timer:
+ * the warm path stays free of one.
+ */
+function sweepExpired(open: Set<InvocationScope>): void {
+  for (const scope of open) {
+    if (!scope.deadline.expired()) continue;
+    emit(scope.config.logger, 'warn', 'cleanup.failed', 'An invocation ended without after/onError running: ending its MongoDB session now (is a middleware after mongo() returning early?)', { requestId: scope.requestId }, scope.config.secrets);
+    void scope.finish('error');
+  }
+}
+
+/**
+ * The plan's client configuration, resolved once and reused while the environment it read stays the same
+ * (it reads `MONGODB_URI`, `MONGODB_DB_NAME` and the function name; tests and local runs may change them).
+ */
+function resolvedConfigOf(plan: InvocationPlan): ResolvedClientConfig {
+  const env = process.env;
+  const key = `${env[URI_ENV]}\u0000${env[DB_NAME_ENV]}\u0000${env[FUNCTION_NAME_ENV]}`;
+  const cached = resolvedConfigs.get(plan);
+  if (cached?.key === key) return cached.config;
+  const config = resolveValidated(plan.client);
+  resolvedConfigs.set(plan, { key, config });
+  return config;
+}
+
+const resolvedConfigs = new WeakMap<InvocationPlan, { key: string; config: ResolvedClientConfig }>();
 
 /** Settles socket events from the freeze, then probes after a long gap; returns the lease to use. */
 async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, thaw: Required<ThawOptions>, signal: AbortSignal): Promise<ClientLease> {
-  if (lease.idleMs <= 0) return lease;
+  if (lease.idleMs < thaw.settleAfterMs) return lease;
   await settleAfterThaw();
   if (lease.idleMs < thaw.probeAfterMs) return lease;
   const verdict = await probeConnection(lease.client, config, thaw.probeTimeoutMs, signal, lease.idleMs);

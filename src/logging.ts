@@ -94,6 +94,18 @@ export function emit(
   }
 }
 
+/**
+ * The hot-path variant of {@link emit} for records built only from values that cannot hold a secret (ids,
+ * flags, counts, an already redacted URI): no redaction pass. Never throws.
+ */
+export function emitSafe(logger: LoggerLike, level: LogLevel, event: LifecycleEvent, message: string, details: Record<string, unknown>): void {
+  try {
+    logger[level](message, { mongodb: { event, ...details } });
+  } catch {
+    // Logging is best effort.
+  }
+}
+
 /** A plain, redacted description of an error for a log record (name, message, code, cause). */
 export function describeError(error: unknown, secrets: readonly string[] = []): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: redactText(String(error), secrets) };

@@ -3,9 +3,9 @@
  * the server, a NAT gateway or a PrivateLink endpoint may close (FIN), reset (RST) or silently drop its
  * sockets, and the first command after the thaw fails (EPIPE, ECONNRESET) or hangs. Before the handler runs:
  *
- * 1. Before every warm invocation, the event loop passes its I/O phase once (two `setImmediate` turns): FIN/RST
- *    events delivered while the process was frozen are processed, so the driver discards those sockets instead
- *    of writing into them.
+ * 1. After a gap of `settleAfterMs` (10 ms) or more, the event loop passes its I/O phase once (two `setImmediate`
+ *    turns): FIN/RST events delivered while the process was frozen are processed, so the driver discards those
+ *    sockets instead of writing into them.
  * 2. After a gap of `probeAfterMs` or more, a `ping` with a `probeTimeoutMs` deadline checks the connection. A
  *    socket that fails fast (FIN, RST) is discarded by the driver and the ping is tried once more on a new one; a
  *    ping that times out (a silent peer: every old socket, the monitor's included, is suspect) or fails twice gets
@@ -16,6 +16,12 @@ import type { ResolvedClientConfig } from './config.js';
 import { describeError, emit } from './logging.js';
 
 export const THAW_DEFAULTS = {
+  /**
+   * A gap since the previous invocation of at least this long gets the event loop turn that handles socket
+   * events from the freeze. A process idle for less cannot have been frozen long enough for a peer to act on
+   * it; skipping the turn keeps back-to-back invocations free of it (it costs tens of µs under the runtime).
+   */
+  settleAfterMs: 10,
   /**
    * A gap since the previous invocation of at least this long gets a `ping` before the handler runs. Lambda
    * freezes the process after every invocation, so the gap is how long it may have been frozen; back-to-back
@@ -28,6 +34,11 @@ export const THAW_DEFAULTS = {
 
 /** Options of the freeze/thaw handling, under `thaw` in `mongo()` and `withMongo()`. */
 export interface ThawOptions {
+  /**
+   * Gap since the previous invocation (ms) after which the event loop handles pending socket events first.
+   * @default 10
+   */
+  settleAfterMs?: number;
   /**
    * Gap since the previous invocation (ms) after which a probe runs before the handler; `Infinity` disables probing.
    * @default 1000
@@ -51,7 +62,7 @@ export type ProbeVerdict = 'healthy' | 'rebuild';
  * the first runs in the current check phase, the second only after the loop has polled for I/O. Measured under
  * the Lambda runtime client with a FIN during a 3 s freeze (10 runs each): no turn failed 9/10 with EPIPE, one
  * `setImmediate` hung (the command went to a destroyed socket), two turns and `setTimeout(0)` failed 0/10; two
- * turns cost microseconds where a timer costs a millisecond, so every warm invocation can afford them.
+ * turns cost tens of microseconds where a timer costs a millisecond.
  */
 export async function settleAfterThaw(): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve));

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeMongoClient, ConnectionError, withMongo } from '../src/index.js';
 import { startDeadline } from '../src/deadline.js';
 import { lambdaContext } from './support/lambda-context.js';
@@ -25,9 +25,35 @@ describe('invocation deadline', () => {
 
   it('does not fire once disposed', async () => {
     const deadline = startDeadline(() => 30, 0);
+    const { signal } = deadline;
     deadline.dispose();
     await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(deadline.signal.aborted).toBe(false);
+    expect(signal.aborted).toBe(false);
+  });
+
+  it('makes its timer only when the signal is read', () => {
+    // Prepare
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+
+    // Act
+    const deadline = startDeadline(() => 60_000, 500);
+    const untouched = setTimeoutSpy.mock.calls.length;
+    void deadline.signal;
+    void deadline.signal;
+    const read = setTimeoutSpy.mock.calls.length;
+    deadline.dispose();
+    setTimeoutSpy.mockRestore();
+
+    // Assess
+    expect(untouched).toBe(0);
+    expect(read).toBe(1);
+  });
+
+  it('reads as aborted when first read after its moment', async () => {
+    const deadline = startDeadline(() => 20, 0);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(deadline.signal.aborted).toBe(true);
+    expect(deadline.signal.reason).toMatchObject({ name: 'TimeoutError' });
   });
 });
 

@@ -216,19 +216,23 @@ describe('middy middleware: one session per invocation, always ended', () => {
     expect(logger.events()).not.toContain('session.started');
   });
 
-  it('ends the session at the deadline when a later middleware answers early and after/onError never run', async () => {
+  it('ends the session of an invocation whose after/onError never ran, at the next invocation after its deadline', async () => {
     // Prepare: a middleware placed after mongo() returns early, so middy skips the handler and every `after`
-    const handler = middy(async () => 'never')
+    let answerEarly = true;
+    const handler = middy(async () => 'handler')
       .use(mongo({ uri: server.uri, dbName: 'shop', logger, deadlineMarginMs: 0 }))
-      .use({ before: () => 'cached response' });
+      .use({ before: () => (answerEarly ? 'cached response' : undefined) });
 
     // Act
-    const response = await handler({}, lambdaContext(300));
+    const early = await handler({}, lambdaContext(100));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    answerEarly = false;
+    const next = await handler({}, lambdaContext());
 
     // Assess
-    expect(response).toBe('cached response');
-    await expect.poll(() => logger.events(), { timeout: 3000 }).toContain('session.ended');
+    expect([early, next]).toEqual(['cached response', 'handler']);
     expect(logger.withEvent('cleanup.failed')[0]?.message).toMatch(/middleware after mongo\(\) returning early/);
+    expect(logger.withEvent('session.ended')).toHaveLength(2);
   });
 
   it('reports a missing database name when context.mongo.db is read', async () => {

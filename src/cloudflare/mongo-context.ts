@@ -3,7 +3,7 @@
  */
 import type { Db, MongoClient } from 'mongodb';
 import { DB_NAME_ENV } from '../defaults.js';
-import { defineLazyDb } from '../lazy-db.js';
+import { MongoHandle } from '../lazy-db.js';
 
 /** The `mongo` argument of a handler wrapped by `withMongo`, and what `createDurableObjectMongo().get()` returns. */
 export interface WorkerMongo {
@@ -14,8 +14,7 @@ export interface WorkerMongo {
 }
 
 export function createWorkerMongo(client: MongoClient, dbName: string | undefined): WorkerMongo {
-  return defineLazyDb(
-    { client },
+  return new MongoHandle(
     client,
     dbName,
     'mongo.db',
