@@ -27,45 +27,49 @@ const LIBRARY_ALIAS = {
 };
 
 /**
- * Left out of the bundle and not packaged:
- * - the mongodb driver's optional dependencies (compression, Kerberos, client-side encryption, SOCKS,
- *   GCP): the driver `require()`s them inside try/catch and runs without them;
- * - the AWS SDK v3, which the Lambda Node.js runtimes provide (`@aws-sdk/credential-providers` is what the
- *   driver loads for `authMechanism=MONGODB-AWS`, the IAM authentication of the Atlas option in infra/).
+ * The Lambda bundle settings and the trims, from their one source, `src/esbuild.ts` (published as
+ * `serverless-mongodb/esbuild`): compiled here on the fly because this file is CommonJS loaded with `require()`.
+ * In your own service: `const { lambdaBundleOptions } = await import('serverless-mongodb/esbuild')`.
  */
-const NOT_BUNDLED = [
-  '@aws-sdk/*',
-  '@mongodb-js/zstd',
-  'gcp-metadata',
-  'kerberos',
-  'mongodb-client-encryption',
-  'snappy',
-  'socks',
-];
+const { lambdaBundleOptions, LAMBDA_EXTERNALS } = requireTypeScript(join(ROOT, 'src', 'esbuild.ts'));
+
+/**
+ * Left out of the bundle and not packaged: the driver's optional dependencies and the AWS SDK v3, which the Lambda
+ * Node.js runtimes provide (`@aws-sdk/credential-providers` is what the driver loads for `authMechanism=MONGODB-AWS`,
+ * the IAM authentication of the Atlas option in infra/).
+ */
+const NOT_BUNDLED = [...LAMBDA_EXTERNALS];
 
 /** The Lambda runtime of every function (serverless.yml `provider.runtime: nodejs22.x`). */
 const NODE_TARGET = 'node22';
 
 /**
- * esbuild options for one handler bundle, as deployed. Tests add `entryPoints` and `outdir`/`outfile`.
+ * esbuild options for one handler bundle, as deployed: `lambdaBundleOptions()` of `serverless-mongodb/esbuild`
+ * (minified whitespace and syntax; identifiers not minified, so class and error names stay readable in logs and
+ * stack traces without `keepNames`; the trims: whatwg-url -> the runtime's URL, rarely used driver modules deferred
+ * to their first use; each measured by `npm run bench`), CommonJS. Tests add `entryPoints` and `outdir`/`outfile`.
  * @returns {import('esbuild').BuildOptions}
  */
 function handlerBuildOptions() {
   return {
-    bundle: true,
-    platform: 'node',
-    target: NODE_TARGET,
-    format: 'cjs',
-    outExtension: { '.js': '.cjs' },
-    minify: true,
-    // Error and class names stay readable in logs (`errorType` of a failed invocation).
-    keepNames: true,
+    ...lambdaBundleOptions({ format: 'cjs', target: NODE_TARGET }),
     sourcemap: 'linked',
     sourcesContent: false,
     alias: LIBRARY_ALIAS,
-    external: [...NOT_BUNDLED],
     logLevel: 'warning',
   };
+}
+
+/** Loads a self-contained TypeScript module (imports of types and `node:` built-ins only) as CommonJS. */
+function requireTypeScript(file) {
+  const { transformSync } = require('esbuild');
+  const source = require('node:fs').readFileSync(file, 'utf8');
+  const { code } = transformSync(source, { loader: 'ts', format: 'cjs', target: 'node20', sourcefile: file });
+  const loaded = new (require('node:module'))(file, module);
+  loaded.filename = file;
+  loaded.paths = module.paths;
+  loaded._compile(code, file);
+  return loaded.exports;
 }
 
 /**

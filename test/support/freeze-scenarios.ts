@@ -10,10 +10,15 @@ import { startWireServer, type WireServer } from './wire-server/index.js';
 
 export type FreezeOperation = 'insertOne' | 'find';
 
-/** The handlers compared: MongoDB's Lambda guide, the guide with this library's options, this library. */
+/**
+ * The handlers compared: a new client per invocation (naive), MongoDB's Lambda guide, the guide with this library's
+ * options, mongoose as its Lambda guide shows it, this library.
+ */
 export const SETUPS = {
+  naive: 'test/fixtures/freeze/naive.ts',
   guide: 'test/fixtures/freeze/guide.ts',
   'guide + library options': 'test/fixtures/freeze/guide-tuned.ts',
+  mongoose: 'test/fixtures/freeze/mongoose.ts',
   library: 'test/fixtures/freeze/library.ts',
 } as const;
 export type SetupName = keyof typeof SETUPS;

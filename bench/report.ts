@@ -1,0 +1,190 @@
+/** The benchmark's results as markdown: bench/RESULTS.md and the README's Performance section. */
+import type { ColdImportFigures, FirstInvocationFigures, HandlerName } from './sections/cold.js';
+import type { FootprintFigures } from './sections/footprint.js';
+import type { ScaleFigures } from './sections/scale.js';
+import type { WarmFigures } from './sections/warm.js';
+import { SETUP_NAMES, type SetupName } from './lib/setups.js';
+import { kb, ms, ratio, table } from './lib/stats.js';
+
+export interface FreezeFigures {
+  runs: number;
+  invokeTimeoutMs: number;
+  durationMs: number;
+  table: string;
+  cells: Array<{ scenario: string; title: string; op: string; setup: string; runs: number; failed: number; medianMs: number | null; worstMs: number | null }>;
+}
+
+export interface BenchResults {
+  date: string;
+  machine: { cpus: number; cpu: string; benchNode: string; lambdaNode: string };
+  settings: Record<string, unknown>;
+  setups: Record<SetupName, string>;
+  /** This library's median warm handler time ÷ the guide's. */
+  warmOverheadRatio: number | null;
+  /** The same for the invocation round trip as the caller sees it. */
+  warmInvocationOverheadRatio: number | null;
+  /** The example handler bundles' median cold import ÷ the plain bare-driver bundle's (the worst of the handlers). */
+  coldImportRatio: number | null;
+  warm?: WarmFigures;
+  coldImports?: ColdImportFigures;
+  firstInvocation?: FirstInvocationFigures;
+  freeze?: FreezeFigures;
+  footprint?: FootprintFigures;
+  scale?: ScaleFigures;
+  durationMs?: number;
+}
+
+const LABEL: Record<SetupName, string> = { naive: 'naive', guide: 'guide', mongoose: 'mongoose', library: '**library**' };
+
+const percent = (value: number) => `${value >= 1 ? '+' : '−'}${Math.abs((value - 1) * 100).toFixed(1)} %`;
+
+export function renderResults(results: BenchResults): string {
+  const parts: string[] = [];
+  const duration = results.durationMs === undefined ? '' : ` in ${Math.round(results.durationMs / 60_000)} min`;
+  parts.push(
+    `Measured by \`npm run bench\` on ${results.date.slice(0, 10)}${duration}: Lambda containers on Node.js ${results.machine.lambdaNode} under the AWS Lambda runtime interface client, the wire test server and the benchmark on ${results.machine.benchNode}, all on one machine (${results.machine.cpus} × ${results.machine.cpu}), loopback only. The setups, each doing the same work per invocation (a \`findOne\` by id and an \`insertOne\`): **naive**, a new \`MongoClient\` per invocation, closed at its end; **guide**, MongoDB's Lambda guide (a module-scope \`new MongoClient(uri)\`, default options); **mongoose** as its Lambda guide shows it (a connection created by the first invocation, \`serverSelectionTimeoutMS: 5000\`); **library**, this library's \`mongo()\` middy middleware with its defaults. Setups are measured side by side in the same run; read the medians and ratios, the absolute times are this machine's.`,
+  );
+  if (results.warmOverheadRatio !== null || results.coldImportRatio !== null) {
+    parts.push(
+      `**Targets.** Warm overhead, library ÷ guide at the median: **${results.warmOverheadRatio === null ? 'n/a' : ratio(results.warmOverheadRatio)}** of the handler's time, ${results.warmInvocationOverheadRatio === null ? 'n/a' : ratio(results.warmInvocationOverheadRatio)} of the invocation's (target ≤ 1.03×). Cold import, example handler bundle ÷ plain bare-driver bundle (worst handler): **${results.coldImportRatio === null ? 'n/a' : ratio(results.coldImportRatio)}** (target ≤ 0.80×).`,
+    );
+  }
+  if (results.warm) parts.push(renderWarm(results.warm));
+  if (results.coldImports || results.firstInvocation) parts.push('## Cold start');
+  if (results.coldImports) parts.push(renderColdImports(results.coldImports));
+  if (results.firstInvocation) parts.push(renderFirstInvocation(results.firstInvocation));
+  if (results.freeze) parts.push(renderFreeze(results.freeze));
+  if (results.footprint) parts.push(renderFootprint(results.footprint));
+  if (results.scale) parts.push(renderScale(results.scale));
+  return parts.join('\n\n');
+}
+
+function renderWarm(warm: WarmFigures): string {
+  const guide = warm.setups.guide;
+  const rows = SETUP_NAMES.map((setup) => {
+    const figures = warm.setups[setup];
+    return [
+      LABEL[setup],
+      ms(figures.handlerP50Ms),
+      ms(figures.handlerP99Ms),
+      setup === 'guide' ? '1.00×' : `${ratio(figures.handlerP50Ms / guide.handlerP50Ms)} (${percent(figures.handlerP50Ms / guide.handlerP50Ms)})`,
+      `${ms(figures.endToEndP50Ms)} / ${ms(figures.endToEndP99Ms)}`,
+      setup === 'guide' ? '1.00×' : `${ratio(figures.endToEndP50Ms / guide.endToEndP50Ms)} (${percent(figures.endToEndP50Ms / guide.endToEndP50Ms)})`,
+      String(figures.failures),
+    ];
+  });
+  const steps = warm.breakdown.map((step, index) => [
+    step.label,
+    ms(step.handlerP50Ms),
+    index === 0 ? '' : `${Math.round((step.handlerP50Ms - warm.breakdown[index - 1]!.handlerP50Ms) * 1000)} µs`,
+    index === 0 ? '' : percent(step.handlerP50Ms / guide.handlerP50Ms),
+    step.adds,
+  ]);
+  return [
+    '## Warm overhead',
+    `One warm container per setup, ${warm.invocations} invocations each after a warm-up, interleaved across the setups and the breakdown's variants (so a container's invocations are ${ms(warm.gapMs)} apart, the median gap). **Handler** is the whole exported handler (middlewares included) timed inside the function with \`performance.now()\`: about what Lambda bills. **Invocation** is the round trip as the caller sees it (the Runtime API exchanges and the runtime client included, the same work for every setup).`,
+    table(['setup', 'handler p50', 'handler p99', 'handler p50 vs guide', 'invocation p50 / p99', 'invocation p50 vs guide', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']),
+    'Where the library\'s warm time goes: from the guide to the library one part at a time, in the same rotation. Each step\'s cost is the difference of two medians: a single step moves by ±20 µs from run to run, the total much less.',
+    table(['handler', 'p50', 'step', 'vs guide', 'what the step adds'], steps, ['l', 'r', 'r', 'r', 'l']),
+  ].join('\n\n');
+}
+
+function renderColdImports(cold: ColdImportFigures): string {
+  const importCell = (figure: { importMs: number; importP25Ms: number; importP75Ms: number }) => `${ms(figure.importMs)} (${figure.importP25Ms.toFixed(1)}–${figure.importP75Ms.toFixed(1)})`;
+  const sizeCell = (figure: { bytes: number; deflatedBytes: number }) => `${kb(figure.bytes)} (${kb(figure.deflatedBytes)})`;
+  const setupRows = SETUP_NAMES.map((setup) => {
+    const { plain, trimmed } = cold.setups[setup];
+    return [LABEL[setup], sizeCell(plain), importCell(plain), sizeCell(trimmed), importCell(trimmed), ratio(trimmed.importMs / plain.importMs)];
+  });
+  const handlerRows = (Object.entries(cold.handlers) as Array<[HandlerName, ColdImportFigures['handlers'][HandlerName]]>).map(([name, figures]) => [
+    `\`${name}\``,
+    sizeCell(figures.handler),
+    importCell(figures.handler),
+    sizeCell(figures.bare),
+    importCell(figures.bare),
+    `**${ratio(figures.ratio)}**`,
+  ]);
+  const steps = cold.trimSteps.map((step, index) => [
+    step.step,
+    sizeCell(step),
+    importCell(step),
+    index === 0 ? '' : `${(step.importMs - cold.trimSteps[index - 1]!.importMs).toFixed(1)} ms`,
+    step.why,
+  ]);
+  return [
+    '### Bundles and cold import',
+    `Cold import = \`require()\` of the bundle in a fresh Node.js 22 process with the Lambda environment (so the library's \`prefetch\` creates its client and starts connecting there, as in a Lambda init): median (and interquartile range) of ${cold.runs} processes per bundle, interleaved. Bytes raw (and deflated, about the zip). **Plain** = esbuild's usual settings for Node (bundle, platform node, target node22, minify, CommonJS); **trimmed** = \`lambdaBundleOptions()\` of \`serverless-mongodb/esbuild\`.`,
+    table(['setup', 'plain bundle', 'plain cold import', 'trimmed bundle', 'trimmed cold import', 'trimmed ÷ plain'], setupRows, ['l', 'r', 'r', 'r', 'r', 'r']),
+    'The example service\'s handlers (`handlers/`, built by esbuild.config.cjs as deployed: the trims, CommonJS) against a plain bundle of the bare driver making the same calls (test/fixtures/handlers/bare-driver/):',
+    table(['function', 'handler bundle', 'handler cold import', 'bare driver, plain', 'bare cold import', 'handler ÷ bare'], handlerRows, ['l', 'r', 'r', 'r', 'r', 'r']),
+    'What each trim saves, the `items` handler built with them added one at a time:',
+    table(['build', 'bundle', 'cold import', 'change', 'why'], steps, ['l', 'r', 'r', 'r', 'l']),
+    [
+      '**The trims** are esbuild settings, exported as `serverless-mongodb/esbuild` (`lambdaBundleOptions()`, or the `mongodbTrims()` plugin alone) and used by esbuild.config.cjs for the example service; they apply to any bundle that contains the driver, mongoose\'s included:',
+      '',
+      '- **`whatwg-url` → the runtime\'s `URL`**: the driver\'s connection-string parser imports the `whatwg-url` polyfill and its tr46 Unicode tables to parse a URL whose host is a placeholder; Node.js has the same WHATWG `URL` built in. Only that importer is redirected (to `node:url`).',
+      '- **Identifiers not minified, no `keepNames`** (whitespace and syntax still minified): V8 parses and compiles the bundle faster with the original identifiers, although the file is larger (the zip is smaller than a plain one\'s all the same); names stay real for stack traces and logs. `keepNames` is off because its `__name()` calls rename every closure the driver creates per operation: measured ~40 µs of every warm invocation.',
+      '- **Rarely used driver modules deferred to their first use**: SASLprep tables (needed at the first SCRAM-SHA-256 authentication; with a password, during the connect), client-side encryption, GridFS, the GSSAPI/AWS/OIDC/X.509/PLAIN authentication providers, `node:http`. They stay in the bundle; the importer gets a proxy that loads the module when first read. A function that uses one pays its load then, once.',
+      '',
+      '`test/esbuild-trim.test.ts` checks that the driver bundled with the trims parses a table of connection strings (credentials with special characters, SRV, options, IPv6 hosts, a socket path) and refuses the malformed ones exactly as the plainly bundled driver does, exports the same API, authenticates with SCRAM-SHA-256, and still runs GridFS; `test/serverless-package.test.ts` runs the packaged, trimmed handlers end to end.',
+    ].join('\n'),
+  ].join('\n\n');
+}
+
+function renderFirstInvocation(first: FirstInvocationFigures): string {
+  const rtt = 2 * first.oneWayLatencyMs;
+  const rows = first.rows.map((row) => [
+    row.setup === 'library' ? `**${row.label}**` : row.label,
+    ms(row.initMs),
+    ms(row.invokeMs),
+    ms(row.totalMs),
+    `${ms(row.latencyInitMs)} + ${ms(row.latencyInvokeMs)} = ${ms(row.latencyTotalMs)}`,
+    row.roundTrips.toFixed(1),
+    String(row.failures),
+  ]);
+  return [
+    '### First invocation',
+    `From starting the container to the response of its first invocation, median of ${first.runs} cold starts per row: **init** (process start to the runtime's first \`/next\`: loading the bundle, module scope) and the **first invocation** (event delivered as soon as the runtime asks for it, as in an on-demand cold start; in the last two rows 300 ms later, as for an environment initialized ahead of its event, the wait not counted). Then the same with the fault proxy delaying every exchange by ${rtt} ms (${first.oneWayLatencyMs} ms each way; the proxy delays data, not TCP handshakes); **round trips** = the added time ÷ ${rtt} ms: the request/response exchanges on the path to the first response.`,
+    table(['setup', 'init', 'first invocation', 'total', `with ${rtt} ms round trips: init + invocation = total`, 'round trips', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']),
+  ].join('\n\n');
+}
+
+function renderFreeze(freeze: FreezeFigures): string {
+  return ['## Freeze/thaw', `The freeze/thaw fault matrix (bench/freeze-thaw.ts, written to bench/freeze-thaw.md), for the four setups.`, freeze.table].join('\n\n');
+}
+
+function renderFootprint(footprint: FootprintFigures): string {
+  const rows = footprint.rows.map((row) => [
+    row.fixture.startsWith('library') ? `**${row.label}**` : row.label,
+    String(row.socketsOpened),
+    String(row.peakOpenSockets),
+    row.sigterm ? 'SIGTERM' : 'none (frozen, then destroyed)',
+    String(row.openAfterRetirement),
+    `${row.sessionsStarted} / ${row.sessionsEnded}`,
+    String(row.sessionsStarted - row.sessionsEnded),
+    String(row.failures),
+  ]);
+  return [
+    '## Connection footprint',
+    `One container per setup, ${footprint.invocations} sequential invocations 10 ms apart, then retired as Lambda retires an execution environment: with a registered extension, SIGTERM and 500 ms; without one, no signal, the environment frozen and destroyed (emulated by stopping the process, so that this machine's kernel does not close its sockets for it, as it would for a killed process). What the server saw: sockets opened, the most open at once, those still open 500 ms after the retirement began, and server sessions used / ended by \`endSessions\` (a session never ended stays on the server until its 30-minute timeout).`,
+    table(['setup', 'sockets opened', 'most open at once', 'at retirement', 'open 500 ms later', 'sessions used / ended', 'left open', 'failed'], rows, ['l', 'r', 'r', 'l', 'r', 'r', 'r', 'r']),
+  ].join('\n\n');
+}
+
+function renderScale(scale: ScaleFigures): string {
+  const rows = scale.rows.map((row) => [
+    LABEL[row.setup],
+    `${row.containers}${row.started < row.containers ? ` (${row.started} started)` : ''}`,
+    String(row.invocations),
+    String(row.failures),
+    String(row.peakConnections),
+    String(row.socketsOpened),
+    `${row.sessionsStarted} / ${row.sessionsLeftOpen}`,
+    ms(row.durationMs),
+  ]);
+  return [
+    '## Scale',
+    `K containers started at once against one server, each a burst of ${scale.burst} sequential invocations (all containers concurrently), then all retired as above (the library with \`await enableGracefulShutdown()\`, as its README shows). On 2 cores the containers compete for CPU: read failures and connections, not times.`,
+    table(['setup', 'containers', 'invocations', 'failed', 'peak server connections', 'sockets opened', 'sessions used / left open', 'wall time'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+  ].join('\n\n');
+}

@@ -1,0 +1,169 @@
+// `npm run bench`: every benchmark of the project in one run (a script, not a test), the setups side by side:
+// naive (a client per invocation), MongoDB's Lambda guide, mongoose as its Lambda guide shows it, and this library's
+// middy middleware with its defaults, each doing the same work per invocation (a findOne by id and an insertOne) in
+// Lambda containers (the real runtime interface client on Node.js 22) against the wire test server on loopback.
+//
+//   npm run bench [-- --sections warm,cold,first,freeze,footprint,scale] [--warm-invocations 2000]
+//     [--import-runs 21] [--first-runs 7] [--latency 5] [--freeze-runs 10] [--freeze-timeout 15000]
+//     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--quick] [--render]
+//
+// Writes bench/RESULTS.md and bench/results.json, and the README's Performance section (a full run only). Sections run
+// one after another (never two at once: they would share the two cores). Medians and ratios are what to read: on a
+// noisy machine absolute times are context.
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { PROJECT_ROOT, stopAllLambdaContainers } from '../test/support/lambda-emulator/index.js';
+import { bundleFixture, bundleReport, DEPLOYED, FIXTURES, SETUP_NAMES, SETUP_LABELS, WORK_DIR, type BuiltBundle, type FixtureName } from './lib/setups.js';
+import { renderResults, type BenchResults, type FreezeFigures } from './report.js';
+import { runColdImports, runFirstInvocations, FIRST_INVOCATION_ROWS } from './sections/cold.js';
+import { runFootprint } from './sections/footprint.js';
+import { runScale } from './sections/scale.js';
+import { runWarm } from './sections/warm.js';
+
+const SECTIONS = ['warm', 'cold', 'first', 'freeze', 'footprint', 'scale'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const { values } = parseArgs({
+  options: {
+    sections: { type: 'string', default: SECTIONS.join(',') },
+    'warm-invocations': { type: 'string', default: '2000' },
+    'import-runs': { type: 'string', default: '21' },
+    'first-runs': { type: 'string', default: '7' },
+    latency: { type: 'string', default: '5' },
+    'freeze-runs': { type: 'string', default: '10' },
+    'freeze-timeout': { type: 'string', default: '15000' },
+    'footprint-invocations': { type: 'string', default: '50' },
+    scale: { type: 'string', default: '25,50' },
+    burst: { type: 'string', default: '10' },
+    quick: { type: 'boolean', default: false },
+    // Re-render bench/RESULTS.md and the README section from bench/results.json, measuring nothing.
+    render: { type: 'boolean', default: false },
+  },
+});
+
+if (values.render) {
+  const saved = JSON.parse(await readFile(join(PROJECT_ROOT, 'bench', 'results.json'), 'utf8')) as BenchResults;
+  const rendered = renderResults(saved);
+  await writeFile(join(PROJECT_ROOT, 'bench', 'RESULTS.md'), `# Benchmark results\n\n${rendered}\n`);
+  await updateReadme(rendered);
+  process.exit(0);
+}
+
+/** `--quick`: every section, with small counts, to check the machinery (numbers not worth reading). */
+const quick = values.quick;
+const settings = {
+  warmInvocations: quick ? 40 : Number(values['warm-invocations']),
+  importRuns: quick ? 3 : Math.max(15, Number(values['import-runs'])),
+  firstRuns: quick ? 1 : Number(values['first-runs']),
+  oneWayLatencyMs: Number(values.latency),
+  freezeRuns: quick ? 1 : Number(values['freeze-runs']),
+  freezeTimeoutMs: quick ? 8000 : Number(values['freeze-timeout']),
+  footprintInvocations: quick ? 5 : Number(values['footprint-invocations']),
+  scale: quick ? [4] : values.scale.split(',').map(Number),
+  burst: quick ? 2 : Number(values.burst),
+};
+const sections = new Set(values.sections.split(',').map((name) => name.trim()) as Section[]);
+for (const section of sections) if (!SECTIONS.includes(section)) throw new Error(`Unknown section "${section}": one of ${SECTIONS.join(', ')}`);
+
+const startedAt = Date.now();
+const log = (line: string) => process.stdout.write(`[bench ${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+
+const helpers = await bundleReport();
+const { ensureRuntime } = (await import(pathToFileURL(join(PROJECT_ROOT, 'scripts', 'install-runtimes.mjs')).href)) as { ensureRuntime(major: number): string };
+const node = ensureRuntime(22);
+const { stdout: nodeVersion } = await promisify(execFile)(node, ['--version']);
+
+// Every bundle the runtime sections run, built once: each setup as deployed, plus the extra first-invocation rows.
+log('bundling the setups');
+const deployed = new Map<FixtureName, BuiltBundle>();
+const byKind = new Map<string, BuiltBundle>();
+for (const fixture of Object.keys(FIXTURES) as FixtureName[]) {
+  const bundle = await bundleFixture(fixture, DEPLOYED[fixture], helpers);
+  deployed.set(fixture, bundle);
+  byKind.set(`${fixture}-${DEPLOYED[fixture]}`, bundle);
+}
+for (const row of FIRST_INVOCATION_ROWS) {
+  const key = `${row.setup}-${row.kind}`;
+  if (!byKind.has(key)) byKind.set(key, await bundleFixture(row.setup, row.kind, helpers));
+}
+
+const results: BenchResults = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model.trim() ?? 'unknown', benchNode: process.version, lambdaNode: nodeVersion.trim() },
+  settings,
+  setups: SETUP_LABELS,
+  warmOverheadRatio: null,
+  warmInvocationOverheadRatio: null,
+  coldImportRatio: null,
+};
+
+try {
+  if (sections.has('warm')) {
+    log(`warm overhead: ${settings.warmInvocations} invocations per setup`);
+    results.warm = await runWarm(deployed, { invocations: settings.warmInvocations, warmup: quick ? 5 : 50 }, log);
+    results.warmOverheadRatio = results.warm.setups.library.handlerP50Ms / results.warm.setups.guide.handlerP50Ms;
+    results.warmInvocationOverheadRatio = results.warm.setups.library.endToEndP50Ms / results.warm.setups.guide.endToEndP50Ms;
+  }
+  if (sections.has('cold')) {
+    log('cold import: bundling');
+    results.coldImports = await runColdImports(helpers, node, settings.importRuns, log);
+    results.coldImportRatio = Math.max(...Object.values(results.coldImports.handlers).map((handler) => handler.ratio));
+  }
+  if (sections.has('first')) {
+    log(`first invocation: ${settings.firstRuns} runs per row, with ${2 * settings.oneWayLatencyMs} ms round trips and without`);
+    results.firstInvocation = await runFirstInvocations(byKind, settings.firstRuns, settings.oneWayLatencyMs, log);
+  }
+  if (sections.has('footprint')) {
+    log(`connection footprint: ${settings.footprintInvocations} sequential invocations per container`);
+    results.footprint = await runFootprint(deployed, settings.footprintInvocations, log);
+  }
+  if (sections.has('scale')) {
+    log(`scale: ${settings.scale.join(' and ')} containers, bursts of ${settings.burst}`);
+    results.scale = await runScale(deployed, settings.scale, settings.burst, log);
+  }
+  if (sections.has('freeze')) {
+    log(`freeze/thaw: ${settings.freezeRuns} runs per cell, function timeout ${settings.freezeTimeoutMs} ms (bench/freeze-thaw.ts)`);
+    results.freeze = await runFreeze();
+  }
+} finally {
+  await stopAllLambdaContainers();
+}
+
+results.durationMs = Date.now() - startedAt;
+const markdown = renderResults(results);
+await writeFile(join(PROJECT_ROOT, 'bench', 'RESULTS.md'), `# Benchmark results\n\n${markdown}\n`);
+await writeFile(join(PROJECT_ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+if (sections.size === SECTIONS.length && !quick) await updateReadme(markdown);
+log(`done in ${Math.round(results.durationMs / 1000)} s: bench/RESULTS.md, bench/results.json${sections.size === SECTIONS.length && !quick ? ', README.md' : ''}`);
+log(`warmOverheadRatio ${results.warmOverheadRatio?.toFixed(3) ?? 'n/a'}, coldImportRatio ${results.coldImportRatio?.toFixed(3) ?? 'n/a'}`);
+
+/** The freeze/thaw matrix for the four setups, by bench/freeze-thaw.ts in a child process. */
+async function runFreeze(): Promise<FreezeFigures> {
+  const json = join(WORK_DIR, 'freeze-thaw.json');
+  const args = [
+    join(PROJECT_ROOT, 'scripts', 'run-ts.mjs'),
+    join(PROJECT_ROOT, 'bench', 'freeze-thaw.ts'),
+    '--setups', SETUP_NAMES.join(','),
+    '--runs', String(settings.freezeRuns),
+    '--timeout', String(settings.freezeTimeoutMs),
+    '--json', json,
+    ...(quick ? ['--scenarios', 'fin-short,blackhole-pool', '--out', join(WORK_DIR, 'freeze-thaw.md')] : []),
+  ];
+  await promisify(execFile)(process.execPath, args, { cwd: PROJECT_ROOT, maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(await readFile(json, 'utf8')) as FreezeFigures;
+}
+
+async function updateReadme(section: string): Promise<void> {
+  const file = join(PROJECT_ROOT, 'README.md');
+  const [start, end] = ['<!-- bench:start -->', '<!-- bench:end -->'];
+  const readme = await readFile(file, 'utf8');
+  if (!readme.includes(start) || !readme.includes(end)) return;
+  const before = readme.slice(0, readme.indexOf(start) + start.length);
+  const after = readme.slice(readme.indexOf(end));
+  // One heading level below the README's `## Performance`.
+  await writeFile(file, `${before}\n${section.replace(/^(#{2,}) /gm, '$1# ')}\n${after}`);
+}
