@@ -18,6 +18,7 @@
  *
  * Only types are imported from esbuild: this module has no runtime dependency.
  */
+import { builtinModules } from 'node:module';
 import type { BuildOptions, Plugin } from 'esbuild';
 
 /**
@@ -210,5 +211,42 @@ export function lambdaBundleOptions(options: LambdaBundleOptions = {}): BuildOpt
     keepNames: false,
     external: [...LAMBDA_EXTERNALS],
     plugins: trims === false ? [] : [mongodbTrims(trims === true ? {} : trims)],
+  };
+}
+
+const WORKERD_BUILTINS = new Set(builtinModules);
+
+/**
+ * For Cloudflare Workers (`nodejs_compat`), bundled without wrangler: Node built-ins stay imports of `node:*`
+ * modules that workerd provides, and a CommonJS `require('net')` (the driver is CommonJS) becomes an import as
+ * well. A `createRequire` banner cannot do it: workerd's `require` has no `node:process`.
+ *
+ * @example
+ * ```ts
+ * import { build } from 'esbuild';
+ * import { workerdNodeBuiltins } from 'serverless-mongodb/esbuild';
+ *
+ * await build({ entryPoints: ['src/index.ts'], outfile: 'dist/index.mjs', bundle: true, format: 'esm',
+ *   platform: 'neutral', mainFields: ['module', 'main'], conditions: ['workerd', 'worker', 'import'],
+ *   external: ['cloudflare:*'], plugins: [workerdNodeBuiltins()] });
+ * ```
+ */
+export function workerdNodeBuiltins(): Plugin {
+  return {
+    name: 'workerd-node-builtins',
+    setup(context) {
+      context.onResolve({ filter: /.*/ }, (args) => {
+        // 'punycode/' (with the slash) is the npm package, not the built-in
+        if (args.path.endsWith('/')) return undefined;
+        const name = args.path.replace(/^node:/, '');
+        if (!WORKERD_BUILTINS.has(name) && !WORKERD_BUILTINS.has(name.split('/')[0] ?? '')) return undefined;
+        if (args.kind === 'require-call') return { path: `node:${name}`, namespace: 'workerd-builtin' };
+        return { path: `node:${name}`, external: true };
+      });
+      context.onLoad({ filter: /.*/, namespace: 'workerd-builtin' }, (args) => ({
+        contents: `import lib from '${args.path}'; module.exports = lib;`,
+        loader: 'js',
+      }));
+    },
   };
 }
