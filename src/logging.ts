@@ -96,14 +96,35 @@ export function emit(
 
 /**
  * The hot-path variant of {@link emit} for records built only from values that cannot hold a secret (ids,
- * flags, counts, an already redacted URI): no redaction pass. Never throws.
+ * flags, counts, an already redacted URI): no redaction pass, and a DEBUG record a Powertools Logger would
+ * drop is not built at all. Never throws.
  */
 export function emitSafe(logger: LoggerLike, level: LogLevel, event: LifecycleEvent, message: string, details: Record<string, unknown>): void {
   try {
+    if (level === 'debug' && !wouldKeepDebug(logger)) return;
     logger[level](message, { mongodb: { event, ...details } });
   } catch {
     // Logging is best effort.
   }
+}
+
+/** Powertools' numeric DEBUG level. */
+const POWERTOOLS_DEBUG = 8;
+
+interface PowertoolsLevels {
+  readonly level: number;
+  shouldBufferLog(traceId: string, level: number): boolean;
+}
+
+/**
+ * Whether a DEBUG record would be printed or buffered. Only a Powertools Logger can say no: below DEBUG it
+ * drops the record unless log buffering keeps it (`shouldBufferLog`, asked with a stand-in trace id). Any other
+ * logger, or a Powertools version without these members, gets every record.
+ */
+function wouldKeepDebug(logger: LoggerLike): boolean {
+  const candidate = logger as Partial<PowertoolsLevels>;
+  if (typeof candidate.level !== 'number' || typeof candidate.shouldBufferLog !== 'function') return true;
+  return candidate.level <= POWERTOOLS_DEBUG || candidate.shouldBufferLog('serverless-mongodb', POWERTOOLS_DEBUG);
 }
 
 /** A plain, redacted description of an error for a log record (name, message, code, cause). */
