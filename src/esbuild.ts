@@ -221,15 +221,7 @@ const WORKERD_BUILTINS = new Set(builtinModules);
  * modules that workerd provides, and a CommonJS `require('net')` (the driver is CommonJS) becomes an import as
  * well. A `createRequire` banner cannot do it: workerd's `require` has no `node:process`.
  *
- * @example
- * ```ts
- * import { build } from 'esbuild';
- * import { workerdNodeBuiltins } from 'serverless-mongodb/esbuild';
- *
- * await build({ entryPoints: ['src/index.ts'], outfile: 'dist/index.mjs', bundle: true, format: 'esm',
- *   platform: 'neutral', mainFields: ['module', 'main'], conditions: ['workerd', 'worker', 'import'],
- *   external: ['cloudflare:*'], plugins: [workerdNodeBuiltins()] });
- * ```
+ * Used by {@link workerBundleOptions}.
  */
 export function workerdNodeBuiltins(): Plugin {
   return {
@@ -248,5 +240,31 @@ export function workerdNodeBuiltins(): Plugin {
         loader: 'js',
       }));
     },
+  };
+}
+
+/**
+ * esbuild options for a Cloudflare Worker (`nodejs_compat`) that uses the driver, as wrangler would bundle it:
+ * ESM, the `workerd`/`worker` export conditions, `cloudflare:*` left to the runtime, and
+ * {@link workerdNodeBuiltins}. Add `entryPoints` and `outfile`.
+ *
+ * @example
+ * ```ts
+ * import { build } from 'esbuild';
+ * import { workerBundleOptions } from 'serverless-mongodb/esbuild';
+ *
+ * await build({ ...workerBundleOptions(), entryPoints: ['src/index.ts'], outfile: 'dist/index.mjs' });
+ * ```
+ */
+export function workerBundleOptions(): BuildOptions {
+  return {
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    mainFields: ['module', 'main'],
+    conditions: ['workerd', 'worker', 'import'],
+    external: ['cloudflare:*'],
+    plugins: [workerdNodeBuiltins()],
   };
 }
