@@ -148,21 +148,29 @@ function startEntry(config: ResolvedClientConfig): CacheEntry {
       (error: unknown) => {
         if (entries.get(config.cacheKey) === entry) entries.delete(config.cacheKey);
         client.close().catch(() => undefined);
-        const failure = new ConnectionError(
-          ErrorCodes.CONNECT_FAILED,
-          `Could not connect to MongoDB at ${config.redactedUri} within serverSelectionTimeoutMS=${client.options.serverSelectionTimeoutMS}: ${error instanceof Error ? error.message : String(error)}. Check that the server is reachable from the function (VPC, security groups, Atlas IP access list) and that the credentials are right; the next call tries again`,
-          { cause: error, secrets: config.secrets },
-        );
-        emit(config.logger, 'error', 'client.connect.failed', 'Could not connect to MongoDB', {
-          connectDurationMs: Math.round(performance.now() - startedAt),
-          uri: config.redactedUri,
-          error: failure,
-        }, config.secrets);
-        throw failure;
+        throw connectFailure(config, client, error, startedAt, 'the server is reachable from the function (VPC, security groups, Atlas IP access list) and that the credentials are right; the next call tries again');
       },
     ),
   };
   return entry;
+}
+
+/**
+ * The error of a failed connect, logged as `client.connect.failed`: it names the redacted URI and the
+ * selection timeout, keeps the driver's error as cause, and says what to check (`check`, per platform).
+ */
+export function connectFailure(config: ResolvedClientConfig, client: MongoClient, error: unknown, startedAt: number, check: string): ConnectionError {
+  const failure = new ConnectionError(
+    ErrorCodes.CONNECT_FAILED,
+    `Could not connect to MongoDB at ${config.redactedUri} within serverSelectionTimeoutMS=${client.options.serverSelectionTimeoutMS}: ${error instanceof Error ? error.message : String(error)}. Check that ${check}`,
+    { cause: error, secrets: config.secrets },
+  );
+  emit(config.logger, 'error', 'client.connect.failed', 'Could not connect to MongoDB', {
+    connectDurationMs: Math.round(performance.now() - startedAt),
+    uri: config.redactedUri,
+    error: failure,
+  }, config.secrets);
+  return failure;
 }
 
 /**

@@ -9,5 +9,5 @@ export { withMongo, type ExecutionContextLike, type FetchHandler, type MongoFetc
 export { createDurableObjectMongo, type DurableObjectMongo } from './cloudflare/durable-object.js';
 export type { WorkerMongo } from './cloudflare/mongo-context.js';
 export { WORKER_CLIENT_DEFAULTS, type WorkerMongoOptions } from './cloudflare/worker-config.js';
-export { createConsoleLogger } from './cloudflare/console-logger.js';
+export { createConsoleLogger } from './console-logger.js';
 export { ConfigurationError, ConnectionError, ServerlessMongoError, ErrorCodes, isServerlessMongoError } from './errors.js';

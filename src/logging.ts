@@ -3,6 +3,7 @@
  * strings and known secrets from every string it carries, so no log line can leak a password.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { createConsoleLogger } from './console-logger.js';
 import { redactText } from './redact.js';
 
 /**
@@ -55,23 +56,10 @@ export function getDefaultLogger(): LoggerLike {
     try {
       defaultLogger = new Logger({ serviceName });
     } catch {
-      defaultLogger = consoleJsonLogger(serviceName);
+      defaultLogger = createConsoleLogger({ service: serviceName });
     }
   }
   return defaultLogger;
-}
-
-const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
-
-/** A minimal structured logger: one JSON line per record on `console`, honouring `POWERTOOLS_LOG_LEVEL`. */
-export function consoleJsonLogger(service: string): LoggerLike {
-  const configured = (process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO').toLowerCase();
-  const threshold = configured === 'silent' ? LEVELS.length : Math.max(0, LEVELS.indexOf(configured as LogLevel));
-  const write = (level: LogLevel) => (message: string, attributes: Record<string, unknown>) => {
-    if (LEVELS.indexOf(level) < threshold) return;
-    console[level](JSON.stringify({ level: level.toUpperCase(), message, timestamp: new Date().toISOString(), service, ...attributes }));
-  };
-  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
 }
 
 /**

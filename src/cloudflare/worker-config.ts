@@ -6,10 +6,11 @@
 import type { MongoClient } from 'mongodb';
 import { CLIENT_CONFIG_KEYS, createClient, driverOptionHint, resolveValidated, validateClientConfig, type MongoClientConfig, type ResolvedClientConfig } from '../config.js';
 import { DB_NAME_ENV, URI_ENV } from '../defaults.js';
-import { ConfigurationError, ConnectionError, ErrorCodes } from '../errors.js';
+import { connectFailure } from '../client-cache.js';
+import { ConfigurationError, ErrorCodes } from '../errors.js';
 import { emit } from '../logging.js';
 import { expectOptionsObject, rejectUnknownKeys } from '../options.js';
-import { createConsoleLogger } from './console-logger.js';
+import { createConsoleLogger } from '../console-logger.js';
 
 /**
  * Applied over the core's defaults, whatever `clientOptions` say.
@@ -95,13 +96,7 @@ export async function connectWorkerClient(config: ResolvedClientConfig, backgrou
     await client.connect();
   } catch (error) {
     background(closeWorkerClient(client, config));
-    const failure = new ConnectionError(
-      ErrorCodes.CONNECT_FAILED,
-      `Could not connect to MongoDB at ${config.redactedUri} within serverSelectionTimeoutMS=${client.options.serverSelectionTimeoutMS}: ${error instanceof Error ? error.message : String(error)}. Check that the server accepts connections from Cloudflare's network (Atlas IP access list) and that the credentials are right`,
-      { cause: error, secrets: config.secrets },
-    );
-    emit(config.logger, 'error', 'client.connect.failed', 'Could not connect to MongoDB', { connectDurationMs: elapsed(startedAt), uri: config.redactedUri, error: failure }, config.secrets);
-    throw failure;
+    throw connectFailure(config, client, error, startedAt, "the server accepts connections from Cloudflare's network (Atlas IP access list) and that the credentials are right");
   }
   emit(config.logger, 'debug', 'client.created', 'Created and connected a MongoDB client', { cold: true, connectDurationMs: elapsed(startedAt), uri: config.redactedUri }, config.secrets);
   return client;
