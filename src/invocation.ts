@@ -123,7 +123,7 @@ export function prefetchClient(plan: InvocationPlan): void {
   if (!plan.prefetch) return;
   let config: ResolvedClientConfig;
   try {
-    config = resolveValidated(plan.client);
+    config = resolvedConfigOf(plan);
   } catch {
     return;
   }
@@ -326,9 +326,8 @@ async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, 
 async function beforeDeadline(connecting: Promise<ClientLease>, signal: AbortSignal, config: ResolvedClientConfig): Promise<ClientLease> {
   let onAbort: (() => void) | undefined;
   const deadlinePassed = new Promise<typeof signal>((resolve) => {
-    // Already past the deadline: a client that is connected still comes first (it needs no more than a few
-    // microtasks), only a pending connect is given up.
-    if (signal.aborted) setImmediate(() => resolve(signal));
+    // Only a pending connect gets here: a connected client was leased synchronously before.
+    if (signal.aborted) resolve(signal);
     else {
       onAbort = () => resolve(signal);
       signal.addEventListener('abort', onAbort, { once: true });
