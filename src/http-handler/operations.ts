@@ -99,8 +99,7 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
     optional: ['options'],
     options: ['hint', 'collation', 'comment', 'let'],
     async run(collection, { filter, options }) {
-      const result = await collection.deleteOne(filter, options);
-      return { acknowledged: result.acknowledged, deletedCount: result.deletedCount };
+      return deleteResult(await collection.deleteOne(filter, options));
     },
   },
   deleteMany: {
@@ -108,8 +107,7 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
     optional: ['options'],
     options: ['hint', 'collation', 'comment', 'let'],
     async run(collection, { filter, options }) {
-      const result = await collection.deleteMany(filter, options);
-      return { acknowledged: result.acknowledged, deletedCount: result.deletedCount };
+      return deleteResult(await collection.deleteMany(filter, options));
     },
   },
   aggregate: {
@@ -216,6 +214,10 @@ function capped(documents: Document[], maxDocuments: number, operation: string):
 function updateResult(result: { acknowledged: boolean; matchedCount: number; modifiedCount: number; upsertedCount: number; upsertedId: unknown }): Document {
   const { acknowledged, matchedCount, modifiedCount, upsertedCount, upsertedId } = result;
   return { acknowledged, matchedCount, modifiedCount, upsertedCount, upsertedId };
+}
+
+function deleteResult({ acknowledged, deletedCount }: { acknowledged: boolean; deletedCount: number }): Document {
+  return { acknowledged, deletedCount };
 }
 
 /** A JS number from a number or a BSON Int32/Double/Long (what canonical Extended JSON parses to). */
