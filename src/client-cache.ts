@@ -64,28 +64,28 @@ export async function getMongoClient(options?: MongoClientConfig): Promise<Mongo
  * next invocation knows how long it sat idle (how long the process may have been frozen).
  */
 export async function acquireClient(config: ResolvedClientConfig): Promise<ClientLease> {
-  const connected = acquireConnectedClient(config);
-  if (connected) return connected;
   const existing = entries.get(config.cacheKey);
   if (existing) {
-    const client = await existing.ready;
+    const client = existing.connected ? existing.client : await existing.ready;
     logReuse(config);
-    return lease(existing, client, false);
+    return new Lease(existing, client, false);
   }
   const entry = startEntry(config);
   entries.set(config.cacheKey, entry);
-  return lease(entry, await entry.ready, true);
+  return new Lease(entry, await entry.ready, true);
 }
 
-/** The warm path of {@link acquireClient}, synchronous: a lease on the cached client if it is connected. */
+/**
+ * The warm path of {@link acquireClient}, synchronous and silent (the caller records `client.reused` if it
+ * wants the record): a lease on the cached client if it is connected.
+ */
 export function acquireConnectedClient(config: ResolvedClientConfig): ClientLease | undefined {
   const existing = entries.get(config.cacheKey);
-  if (!existing?.connected) return undefined;
-  logReuse(config);
-  return lease(existing, existing.client, false);
+  return existing?.connected ? new Lease(existing, existing.client, false) : undefined;
 }
 
-function logReuse(config: ResolvedClientConfig): void {
+/** Records `client.reused` (DEBUG). */
+export function logReuse(config: ResolvedClientConfig): void {
   emitSafe(config.logger, 'debug', 'client.reused', 'Reusing the cached MongoDB client', { cold: false, uri: config.redactedUri });
 }
 
@@ -105,21 +105,29 @@ export async function rebuildClient(config: ResolvedClientConfig, stale: ClientL
   return acquireClient(config);
 }
 
-function lease(entry: CacheEntry, client: MongoClient, cold: boolean): ClientLease {
-  const idleMs = cold || entry.active > 0 ? 0 : Date.now() - entry.idleSince;
-  entry.active++;
-  let released = false;
-  return {
-    client,
-    cold,
-    idleMs,
-    release() {
-      if (released) return;
-      released = true;
-      entry.active--;
-      if (entry.active === 0) entry.idleSince = Date.now();
-    },
-  };
+/** A class, not a closure: one is made per warm invocation. */
+class Lease implements ClientLease {
+  readonly idleMs: number;
+  readonly #entry: CacheEntry;
+  #released = false;
+
+  constructor(
+    entry: CacheEntry,
+    readonly client: MongoClient,
+    readonly cold: boolean,
+  ) {
+    this.#entry = entry;
+    this.idleMs = cold || entry.active > 0 ? 0 : Date.now() - entry.idleSince;
+    entry.active++;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    const entry = this.#entry;
+    entry.active--;
+    if (entry.active === 0) entry.idleSince = Date.now();
+  }
 }
 
 function startEntry(config: ResolvedClientConfig): CacheEntry {

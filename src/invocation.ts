@@ -5,13 +5,13 @@
  * concurrent invocations in one process each get their own session.
  */
 import type { ClientSession, ClientSessionOptions, Db, MongoClient, TransactionOptions } from 'mongodb';
-import { MongoHandle } from './lazy-db.js';
-import { acquireClient, acquireConnectedClient, rebuildClient, type ClientLease } from './client-cache.js';
+import { MongoHandle, type DbNaming } from './lazy-db.js';
+import { acquireClient, acquireConnectedClient, logReuse, rebuildClient, type ClientLease } from './client-cache.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, resolveValidated, validateClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
 import { DEADLINE_DEFAULTS, startDeadline, type InvocationDeadline } from './deadline.js';
 import { DB_NAME_ENV, FUNCTION_NAME_ENV, URI_ENV } from './defaults.js';
 import { ConfigurationError, ConnectionError, ErrorCodes, TransactionError } from './errors.js';
-import { emit, emitSafe } from './logging.js';
+import { debugWanted, emit, emitSafe } from './logging.js';
 import { expectOption, expectOptionsObject, rejectUnknownKeys } from './options.js';
 import { probeConnection, settleAfterThaw, THAW_DEFAULTS, type ThawOptions, type ThawPlan } from './thaw.js';
 
@@ -78,6 +78,8 @@ export interface InvocationPlan {
   prefetch: boolean;
   /** Scopes of this middleware still open: swept when their time is up (see {@link sweepExpired}). */
   open: Set<InvocationScope>;
+  /** The client configuration once resolved, and the environment it was resolved from. */
+  resolved?: { key: string; config: ResolvedClientConfig } | undefined;
 }
 
 export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'prefetch'] as const;
@@ -154,6 +156,11 @@ export interface InvocationContextLike {
 
 type Outcome = 'success' | 'error';
 
+const LAMBDA_DB_NAMING: DbNaming = {
+  where: 'context.mongo.db',
+  howToSet: `set ${DB_NAME_ENV}, pass the \`dbName\` option, or put the database in the URI path (mongodb://host/database)`,
+};
+
 /** `context.mongo`: `db` and `signal` are made on first read. */
 class InvocationMongo extends MongoHandle {
   readonly #deadline: InvocationDeadline;
@@ -164,7 +171,7 @@ class InvocationMongo extends MongoHandle {
     deadline: InvocationDeadline,
     dbName: string | undefined,
   ) {
-    super(client, dbName, 'context.mongo.db', `set ${DB_NAME_ENV}, pass the \`dbName\` option, or put the database in the URI path (mongodb://host/database)`);
+    super(client, dbName, LAMBDA_DB_NAMING);
     this.#deadline = deadline;
   }
 
@@ -178,6 +185,9 @@ export class InvocationScope {
   readonly context: MongoContext | MongoContextWithoutSession;
   #state: 'open' | 'finishing' | 'closed' = 'open';
 
+  /**
+   * @param debug whether this invocation's DEBUG records are wanted (asked of the logger once, at its start)
+   */
   constructor(
     readonly config: ResolvedClientConfig,
     readonly lease: ClientLease,
@@ -185,6 +195,7 @@ export class InvocationScope {
     readonly deadline: InvocationDeadline,
     readonly requestId: string | undefined,
     private readonly registry: Set<InvocationScope>,
+    private readonly debug: boolean,
   ) {
     registry.add(this);
     this.context = new InvocationMongo(lease.client, session, deadline, config.dbName) as unknown as MongoContext;
@@ -195,25 +206,38 @@ export class InvocationScope {
    * On success a failed commit throws a {@link TransactionError} after the session was ended.
    * On error it never throws: cleanup failures are logged, the handler's error stays the one reported.
    * Calling it again is a no-op.
+   *
+   * Returns nothing when all of it is done synchronously (no transaction, and the driver ended the session before
+   * returning, as driver 7 does): the warm path then takes no trip through the microtask queue.
    */
-  async finish(outcome: Outcome): Promise<void> {
-    if (this.#state !== 'open') return;
+  finish(outcome: Outcome): Promise<void> | undefined {
+    if (this.#state !== 'open') return undefined;
     this.#state = 'finishing';
     this.deadline.dispose();
     const { session } = this;
+    if (session?.inTransaction()) return this.#finishTransaction(session, outcome);
+    const ending = session && this.#endSession(session);
+    if (ending) return ending.then(() => this.#close());
+    this.#close();
+    return undefined;
+  }
+
+  async #finishTransaction(session: ClientSession, outcome: Outcome): Promise<void> {
     let commitError: TransactionError | undefined;
     try {
-      if (session?.inTransaction()) {
-        if (outcome === 'success') commitError = await this.#commit(session);
-        else await this.#abort(session);
-      }
+      if (outcome === 'success') commitError = await this.#commit(session);
+      else await this.#abort(session);
     } finally {
-      if (session) await this.#endSession(session);
-      this.lease.release();
-      this.registry.delete(this);
-      this.#state = 'closed';
+      await this.#endSession(session);
+      this.#close();
     }
     if (commitError) throw commitError;
+  }
+
+  #close(): void {
+    this.lease.release();
+    this.registry.delete(this);
+    this.#state = 'closed';
   }
 
   async #commit(session: ClientSession): Promise<TransactionError | undefined> {
@@ -243,42 +267,105 @@ export class InvocationScope {
     }
   }
 
-  async #endSession(session: ClientSession): Promise<void> {
-    const { config } = this;
+  /** Ends the session; returns a promise only when the driver did not end it synchronously. Never rejects. */
+  #endSession(session: ClientSession): Promise<void> | undefined {
+    let ending: Promise<void>;
     try {
-      await session.endSession();
-      emitSafe(config.logger, 'debug', 'session.ended', 'Ended the invocation session', { requestId: this.requestId, lsid: lsidOf(session) });
+      ending = session.endSession();
     } catch (error) {
-      emit(config.logger, 'warn', 'cleanup.failed', 'Ending the invocation session failed', { requestId: this.requestId, error }, config.secrets);
+      this.#endFailed(error);
+      return undefined;
     }
+    if (!session.hasEnded) return ending.then(() => this.#ended(session), (error: unknown) => this.#endFailed(error));
+    ending.catch((error: unknown) => this.#endFailed(error));
+    this.#ended(session);
+    return undefined;
+  }
+
+  #ended(session: ClientSession): void {
+    if (this.debug) emitSafe(this.config.logger, 'debug', 'session.ended', 'Ended the invocation session', { requestId: this.requestId, lsid: lsidOf(session) });
+  }
+
+  #endFailed(error: unknown): void {
+    const { config } = this;
+    emit(config.logger, 'warn', 'cleanup.failed', 'Ending the invocation session failed', { requestId: this.requestId, error }, config.secrets);
   }
 }
 
 /**
  * Gets the cached client (checked after a freeze), starts the session (and transaction) of one invocation.
+ * Synchronous on the warm path (a connected client, no freeze/thaw turn due); a promise otherwise.
  * @throws {ConfigurationError} missing or malformed URI
  * @throws {ConnectionError} the client could not connect
  */
-export async function openInvocation(plan: InvocationPlan, lambdaContext: InvocationContextLike | undefined): Promise<InvocationScope> {
+export function openInvocation(plan: InvocationPlan, lambdaContext: InvocationContextLike | undefined): InvocationScope | Promise<InvocationScope> {
   if (plan.open.size > 0) sweepExpired(plan.open);
   const config = resolvedConfigOf(plan);
-  const deadline = startDeadline(lambdaContext?.getRemainingTimeInMillis?.bind(lambdaContext), plan.deadlineMarginMs);
+  const deadline = startDeadline(lambdaContext, plan.deadlineMarginMs);
+  const lease = acquireConnectedClient(config);
+  if (lease) {
+    const { thaw } = plan;
+    if (!thaw || lease.idleMs < thaw.settleAfterMs) return startWarmScope(plan, config, lease, deadline, lambdaContext);
+    // A short gap: the settle turn only, on one promise (no probe, nothing else to wait for).
+    if (lease.idleMs < thaw.probeAfterMs) return settleAfterThaw().then(() => startWarmScope(plan, config, lease, deadline, lambdaContext));
+  }
+  return openAfterWaiting(plan, config, lease, deadline, lambdaContext);
+}
+
+/** {@link openInvocation} when it has to wait: for a connect, or for the freeze/thaw check. */
+async function openAfterWaiting(
+  plan: InvocationPlan,
+  config: ResolvedClientConfig,
+  connected: ClientLease | undefined,
+  deadline: InvocationDeadline,
+  lambdaContext: InvocationContextLike | undefined,
+): Promise<InvocationScope> {
   let lease: ClientLease;
   try {
-    lease = acquireConnectedClient(config) ?? (await beforeDeadline(acquireClient(config), deadline.signal, config));
-    if (plan.thaw && !lease.cold) lease = await checkAfterThaw(lease, config, plan.thaw, deadline.signal);
+    if (connected) logReuse(config);
+    lease = connected ?? (await beforeDeadline(acquireClient(config), deadline.signal, config));
+    if (plan.thaw && !lease.cold) lease = await checkAfterThaw(lease, config, plan.thaw, deadline);
   } catch (error) {
     deadline.dispose();
     throw error;
   }
+  return startScope(plan, config, lease, deadline, lambdaContext, debugWanted(config.logger));
+}
+
+/** {@link startScope} for a client that was already connected: records `client.reused`. */
+function startWarmScope(plan: InvocationPlan, config: ResolvedClientConfig, lease: ClientLease, deadline: InvocationDeadline, lambdaContext: InvocationContextLike | undefined): InvocationScope {
+  const debug = debugWanted(config.logger);
+  if (debug) logReuse(config);
+  return startScope(plan, config, lease, deadline, lambdaContext, debug);
+}
+
+/**
+ * Starts the session (and transaction) and makes the scope. Should the driver refuse the session options, the
+ * lease is released before the error goes up: a lease left held would hide every later gap from the thaw check.
+ */
+function startScope(
+  plan: InvocationPlan,
+  config: ResolvedClientConfig,
+  lease: ClientLease,
+  deadline: InvocationDeadline,
+  lambdaContext: InvocationContextLike | undefined,
+  debug: boolean,
+): InvocationScope {
   const requestId = lambdaContext?.awsRequestId;
   let session: ClientSession | undefined;
   if (plan.session !== false) {
-    session = lease.client.startSession(plan.session);
-    if (plan.transaction !== false) session.startTransaction(plan.transaction);
-    emitSafe(config.logger, 'debug', 'session.started', 'Started the invocation session', { requestId, transaction: plan.transaction !== false });
+    try {
+      session = lease.client.startSession(plan.session);
+      if (plan.transaction !== false) session.startTransaction(plan.transaction);
+    } catch (error) {
+      session?.endSession().catch(() => undefined);
+      lease.release();
+      deadline.dispose();
+      throw error;
+    }
+    if (debug) emitSafe(config.logger, 'debug', 'session.started', 'Started the invocation session', { requestId, transaction: plan.transaction !== false });
   }
-  return new InvocationScope(config, lease, session, deadline, requestId, plan.open);
+  return new InvocationScope(config, lease, session, deadline, requestId, plan.open, debug);
 }
 
 /**
@@ -301,22 +388,23 @@ function sweepExpired(open: Set<InvocationScope>): void {
 function resolvedConfigOf(plan: InvocationPlan): ResolvedClientConfig {
   const env = process.env;
   const key = `${env[URI_ENV]}\u0000${env[DB_NAME_ENV]}\u0000${env[FUNCTION_NAME_ENV]}`;
-  const cached = resolvedConfigs.get(plan);
-  if (cached?.key === key) return cached.config;
+  const { resolved } = plan;
+  if (resolved?.key === key) return resolved.config;
   const config = resolveValidated(plan.client);
-  resolvedConfigs.set(plan, { key, config });
+  plan.resolved = { key, config };
   return config;
 }
 
-const resolvedConfigs = new WeakMap<InvocationPlan, { key: string; config: ResolvedClientConfig }>();
-
-/** Settles socket events from the freeze, then probes after a long gap; returns the lease to use. */
-async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, thaw: Required<ThawOptions>, signal: AbortSignal): Promise<ClientLease> {
+/**
+ * Settles socket events from the freeze, then probes after a long gap; returns the lease to use. The deadline's
+ * signal (an AbortController and a timer) is made only for a probe.
+ */
+async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, thaw: Required<ThawOptions>, deadline: InvocationDeadline): Promise<ClientLease> {
   if (lease.idleMs < thaw.settleAfterMs) return lease;
   await settleAfterThaw();
   if (lease.idleMs < thaw.probeAfterMs) return lease;
-  const verdict = await probeConnection(lease.client, config, thaw.probeTimeoutMs, signal, lease.idleMs);
-  return verdict === 'healthy' ? lease : beforeDeadline(rebuildClient(config, lease), signal, config);
+  const verdict = await probeConnection(lease.client, config, thaw.probeTimeoutMs, deadline.signal, lease.idleMs);
+  return verdict === 'healthy' ? lease : beforeDeadline(rebuildClient(config, lease), deadline.signal, config);
 }
 
 /**

@@ -96,6 +96,18 @@ export function emitSafe(logger: LoggerLike, level: LogLevel, event: LifecycleEv
   }
 }
 
+/**
+ * Whether `logger` would keep a DEBUG record now (print or buffer it): asked once per invocation, so that records
+ * nobody will see are not built. Only a Powertools Logger can say no; any other logger gets every record.
+ */
+export function debugWanted(logger: LoggerLike): boolean {
+  try {
+    return wouldKeepDebug(logger);
+  } catch {
+    return true;
+  }
+}
+
 /** Powertools' numeric DEBUG level. */
 const POWERTOOLS_DEBUG = 8;
 

@@ -39,28 +39,33 @@ export function mongo<const TOptions extends MongoMiddlewareOptions = MongoMiddl
 ): MiddlewareObj<unknown, unknown, Error, Context & { mongo: MongoContextFor<TOptions> }> {
   const plan = planInvocation(options, 'mongo()');
   prefetchClient(plan);
-  // Keyed by middy's per-invocation request object: concurrent invocations never share a scope.
-  const scopes = new WeakMap<object, InvocationScope>();
+  // The scope rides on middy's per-invocation request object (concurrent invocations never share one), under a
+  // key of this middleware's own. The hooks return a promise only when they have to wait (a connect, the
+  // freeze/thaw turn, a transaction): middy awaits only a returned promise, so the warm path takes no trip
+  // through the microtask queue.
+  const scopeKey = Symbol('serverless-mongodb scope');
+  type ScopedRequest = { context: Context; [scopeKey]?: InvocationScope | undefined };
 
-  const mongoMiddlewareBefore = async (request: { context: Context; internal: object }): Promise<void> => {
-    const scope = await openInvocation(plan, request.context);
-    scopes.set(request, scope);
-    Object.assign(request.context, { mongo: scope.context });
+  const attach = (request: ScopedRequest, scope: InvocationScope): void => {
+    request[scopeKey] = scope;
+    (request.context as Context & { mongo?: unknown }).mongo = scope.context;
   };
 
-  const mongoMiddlewareAfter = async (request: object): Promise<void> => {
-    const scope = scopes.get(request);
-    if (!scope) return;
-    scopes.delete(request);
-    await scope.finish('success');
+  const mongoMiddlewareBefore = (request: ScopedRequest): Promise<void> | undefined => {
+    const opened = openInvocation(plan, request.context);
+    if (opened instanceof Promise) return opened.then((scope) => attach(request, scope));
+    attach(request, opened);
+    return undefined;
   };
 
-  const mongoMiddlewareOnError = async (request: object): Promise<void> => {
-    const scope = scopes.get(request);
-    if (!scope) return;
-    scopes.delete(request);
-    await scope.finish('error');
+  const finish = (request: ScopedRequest, outcome: 'success' | 'error'): Promise<void> | undefined => {
+    const scope = request[scopeKey];
+    if (!scope) return undefined;
+    request[scopeKey] = undefined;
+    return scope.finish(outcome);
   };
+  const mongoMiddlewareAfter = (request: ScopedRequest) => finish(request, 'success');
+  const mongoMiddlewareOnError = (request: ScopedRequest) => finish(request, 'error');
 
   return {
     name: 'serverless-mongodb',

@@ -31,7 +31,9 @@ export function withMongo<TEvent, TResult, TContext extends object = InvocationC
   const plan = planInvocation(options, 'withMongo()');
   prefetchClient(plan);
   return async function withMongoHandler(event: TEvent, context: TContext): Promise<TResult> {
-    const scope = await openInvocation(plan, context as InvocationContextLike);
+    // Awaits only what is pending: the warm path opens and finishes synchronously.
+    const opened = openInvocation(plan, context as InvocationContextLike);
+    const scope = opened instanceof Promise ? await opened : opened;
     const extended = Object.assign(context ?? {}, { mongo: scope.context }) as TContext & { mongo: MongoContextFor<TOptions> };
     let result: TResult;
     try {
@@ -40,7 +42,8 @@ export function withMongo<TEvent, TResult, TContext extends object = InvocationC
       await scope.finish('error');
       throw error;
     }
-    await scope.finish('success');
+    const finishing = scope.finish('success');
+    if (finishing) await finishing;
     return result;
   };
 }

@@ -4,10 +4,16 @@ import { startDeadline } from '../src/deadline.js';
 import { lambdaContext } from './support/lambda-context.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
+/** A Lambda context's clock: the time left until a fixed deadline `ms` from now. */
+function timeoutIn(ms: number): { getRemainingTimeInMillis: () => number } {
+  const at = Date.now() + ms;
+  return { getRemainingTimeInMillis: () => at - Date.now() };
+}
+
 describe('invocation deadline', () => {
   it('fires the margin before the remaining time runs out, with a TimeoutError reason', async () => {
     // Prepare
-    const deadline = startDeadline(() => 150, 100);
+    const deadline = startDeadline(timeoutIn(150), 100);
 
     // Act
     await new Promise((resolve) => deadline.signal.addEventListener('abort', resolve, { once: true }));
@@ -24,7 +30,7 @@ describe('invocation deadline', () => {
   });
 
   it('does not fire once disposed', async () => {
-    const deadline = startDeadline(() => 30, 0);
+    const deadline = startDeadline(timeoutIn(30), 0);
     const { signal } = deadline;
     deadline.dispose();
     await new Promise((resolve) => setTimeout(resolve, 60));
@@ -36,7 +42,7 @@ describe('invocation deadline', () => {
     const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
 
     // Act
-    const deadline = startDeadline(() => 60_000, 500);
+    const deadline = startDeadline(timeoutIn(60_000), 500);
     const untouched = setTimeoutSpy.mock.calls.length;
     void deadline.signal;
     void deadline.signal;
@@ -50,7 +56,7 @@ describe('invocation deadline', () => {
   });
 
   it('reads as aborted when first read after its moment', async () => {
-    const deadline = startDeadline(() => 20, 0);
+    const deadline = startDeadline(timeoutIn(20), 0);
     await new Promise((resolve) => setTimeout(resolve, 40));
     expect(deadline.signal.aborted).toBe(true);
     expect(deadline.signal.reason).toMatchObject({ name: 'TimeoutError' });

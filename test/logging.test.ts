@@ -1,7 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { describe, expect, it, vi } from 'vitest';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { closeMongoClient, type MongoContext } from '../src/index.js';
 import { emitSafe } from '../src/logging.js';
+import { mongo } from '../src/middy.js';
 import { CaptureLogger } from './support/capture-logger.js';
+import { lambdaContext } from './support/lambda-context.js';
+import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
 describe('hot-path records', () => {
   it('are not built for a Powertools Logger that would drop DEBUG', () => {
@@ -31,5 +37,39 @@ describe('hot-path records', () => {
     // Assess
     expect(debug).toHaveBeenCalledTimes(1);
     expect(capture.events()).toEqual(['session.ended']);
+  });
+});
+
+describe('an invocation\'s DEBUG records', () => {
+  let server: WireServer;
+  beforeAll(async () => {
+    server = await startWireServer({ topology: 'replicaSet' });
+  });
+  afterAll(async () => {
+    await closeMongoClient();
+    await server.stop();
+  });
+
+  it('are decided when the invocation starts: none at INFO, all three once the level is DEBUG', async () => {
+    // Prepare
+    const logger = new Logger({ serviceName: 'test', logLevel: 'INFO' });
+    const debug = vi.spyOn(logger, 'debug').mockImplementation(() => undefined);
+    vi.spyOn(logger, 'info').mockImplementation(() => undefined);
+    const handler = middy(async (_event: unknown, context: Context & { mongo: MongoContext }) => {
+      const { db, session } = context.mongo;
+      return db.collection('items').countDocuments({}, { session });
+    }).use(mongo({ uri: server.uri, dbName: 'shop', logger }));
+    const events = () => debug.mock.calls.map((call) => (call[1] as { mongodb: { event: string } }).mongodb.event);
+
+    // Act
+    await handler({}, lambdaContext());
+    await handler({}, lambdaContext());
+    const atInfo = events();
+    logger.setLogLevel('DEBUG');
+    await handler({}, lambdaContext());
+
+    // Assess
+    expect(atInfo).toEqual([]);
+    expect(events()).toEqual(['client.reused', 'session.started', 'session.ended']);
   });
 });

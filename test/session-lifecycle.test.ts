@@ -254,6 +254,64 @@ describe('middy middleware: one session per invocation, always ended', () => {
       delete process.env.MONGODB_DB_NAME;
     }
   });
+  it('follows the environment: a changed MONGODB_DB_NAME applies from the next invocation', async () => {
+    // Prepare
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => context.mongo.db.databaseName).use(mongo({ uri: server.uri }));
+    process.env.MONGODB_DB_NAME = 'first';
+    try {
+      // Act
+      const first = await handler({}, lambdaContext());
+      const again = await handler({}, lambdaContext());
+      process.env.MONGODB_DB_NAME = 'second';
+      const changed = await handler({}, lambdaContext());
+
+      // Assess
+      expect([first, again, changed]).toEqual(['first', 'first', 'second']);
+    } finally {
+      delete process.env.MONGODB_DB_NAME;
+    }
+  });
+
+  it('gives every invocation of a client the same Db, and a new one with a new client', async () => {
+    // Prepare
+    const seen: Array<{ db: unknown; client: unknown }> = [];
+    const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => {
+      const { db, client, session } = context.mongo;
+      seen.push({ db, client });
+      return db.collection<Item>('items').countDocuments({}, { session });
+    }).use(mongo({ uri: server.uri, dbName: 'shop' }));
+
+    // Act
+    await handler({}, lambdaContext());
+    await handler({}, lambdaContext());
+    await closeMongoClient();
+    await handler({}, lambdaContext());
+
+    // Assess
+    expect(seen[1]!.db).toBe(seen[0]!.db);
+    expect(seen[2]!.client).not.toBe(seen[0]!.client);
+    expect(seen[2]!.db).not.toBe(seen[0]!.db);
+    expect((seen[2]!.db as import('mongodb').Db).databaseName).toBe('shop');
+  });
+
+  it('opens and closes a warm invocation without waiting (middy awaits nothing of it)', async () => {
+    // Prepare: a connected client, used just now (no freeze/thaw turn due)
+    const middleware = mongo({ uri: server.uri, dbName: 'shop', thaw: { settleAfterMs: 60_000 } });
+    const warmUp = { context: lambdaContext(), event: {}, response: undefined, error: undefined, internal: {} };
+    await middleware.before!(warmUp as never);
+    await middleware.after!(warmUp as never);
+    const request = { context: lambdaContext<Context & { mongo?: { session?: import('mongodb').ClientSession } }>(), event: {}, response: undefined, error: undefined, internal: {} };
+
+    // Act
+    const opened = middleware.before!(request as never);
+    const session = request.context.mongo?.session;
+    const closed = middleware.after!(request as never);
+
+    // Assess
+    expect(opened).toBeUndefined();
+    expect(closed).toBeUndefined();
+    expect(session?.hasEnded).toBe(true);
+  });
 });
 
 describe('withMongo: the same lifecycle without middy', () => {
@@ -295,6 +353,27 @@ describe('withMongo: the same lifecycle without middy', () => {
     expect(server.commandsNamed('commitTransaction')).toHaveLength(1);
     expect(server.commandsNamed('abortTransaction')).toHaveLength(1);
     expect(new Set(lsidsOf(server, 'insert')).size).toBe(1);
+  });
+
+  it('gives the client back when the driver refuses the session options, so later gaps still get the thaw check', async () => {
+    // Prepare: options the driver refuses at startSession; a probe after any gap of 1 ms or more
+    const handler = withMongo(async () => 'never', {
+      uri: server.uri,
+      dbName: 'shop',
+      session: { snapshot: true, causalConsistency: true },
+      thaw: { settleAfterMs: 0, probeAfterMs: 1 },
+    });
+
+    // Act
+    const first = await handler({}, lambdaContext()).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    server.clearRecords();
+    const second = await handler({}, lambdaContext()).catch((error: unknown) => error);
+
+    // Assess: the second invocation saw the 20 ms gap (a ping), so the first one's lease was released
+    expect(first).toMatchObject({ message: expect.stringMatching(/causalConsistency.*snapshot.*mutually exclusive/) });
+    expect(second).toMatchObject({ message: expect.stringMatching(/mutually exclusive/) });
+    expect(server.commandsNamed('ping')).toHaveLength(1);
   });
 });
 

@@ -13,11 +13,11 @@ export interface WorkerMongo {
   db: Db;
 }
 
+const WORKER_DB_NAMING = {
+  where: 'mongo.db',
+  howToSet: `add a ${DB_NAME_ENV} binding (vars in wrangler.toml), pass the \`dbName\` option, or put the database in the URI path`,
+};
+
 export function createWorkerMongo(client: MongoClient, dbName: string | undefined): WorkerMongo {
-  return new MongoHandle(
-    client,
-    dbName,
-    'mongo.db',
-    `add a ${DB_NAME_ENV} binding (vars in wrangler.toml), pass the \`dbName\` option, or put the database in the URI path`,
-  );
+  return new MongoHandle(client, dbName, WORKER_DB_NAMING);
 }
