@@ -26,13 +26,16 @@ describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
   // Every scenario and operation runs concurrently (each with its own server, proxy and container):
   // the freezes are idle time, so the matrix takes about as long as its longest scenario.
   const matrix = SCENARIOS.flatMap((scenario) => OPERATIONS.map((op) => ({ scenario, op })));
+  // The settle turn alone: the FIN scenario with the probe moved out of reach, as for any gap between
+  // thaw.settleAfterMs and thaw.probeAfterMs (no ping then protects the first command).
+  const settleOnly = OPERATIONS.map((op) => ({ scenario: SCENARIOS.find((candidate) => candidate.id === 'fin-short')!, op }));
   const results = new Map<string, Promise<ScenarioRun>>();
-  const resultOf = (id: string, op: FreezeOperation) => {
-    const key = `${id}/${op}`;
+  const resultOf = (id: string, op: FreezeOperation, probe = true) => {
+    const key = `${id}/${op}/${probe ? 'probe' : 'settle-only'}`;
     let pending = results.get(key);
     if (!pending) {
       const scenario = SCENARIOS.find((candidate) => candidate.id === id)!;
-      pending = runScenario('library', scenario, op, { runs: RUNS, invokeTimeoutMs: 20_000 });
+      pending = runScenario('library', scenario, op, { runs: RUNS, invokeTimeoutMs: 20_000, ...(probe ? {} : { env: { FIXTURE_PROBE_AFTER_MS: String(2 ** 31) } }) });
       results.set(key, pending);
     }
     return pending;
@@ -40,12 +43,16 @@ describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
 
   it('starts every scenario', () => {
     for (const { scenario, op } of matrix) void resultOf(scenario.id, op).catch(() => undefined);
-    expect(results.size).toBe(SCENARIOS.length * OPERATIONS.length);
+    for (const { scenario, op } of settleOnly) void resultOf(scenario.id, op, false).catch(() => undefined);
+    expect(results.size).toBe(SCENARIOS.length * OPERATIONS.length + OPERATIONS.length);
   });
 
-  it.each(matrix.map(({ scenario, op }) => [scenario.title, op, scenario.id] as const))('%s — %s: no failed invocation, the session ended', async (_title, op, id) => {
+  it.each([
+    ...matrix.map(({ scenario, op }) => [scenario.title, op, scenario.id, true] as const),
+    ...settleOnly.map(({ scenario, op }) => [`${scenario.title}, settle turn alone (probe off)`, op, scenario.id, false] as const),
+  ])('%s — %s: no failed invocation, the session ended', async (_title, op, id, probe) => {
     // Act
-    const run = await resultOf(id, op);
+    const run = await resultOf(id, op, probe);
 
     // Assess
     const failures = run.runs.filter((record) => !record.ok).map((record) => record.error);
