@@ -59,6 +59,14 @@ export function renderResults(results: BenchResults): string {
   return parts.join('\n\n');
 }
 
+/** The range of the containers' own medians: "1.02–1.07 ms". */
+function spread(values: number[] | undefined): string {
+  if (!values || values.length === 0) return '';
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  return `${low.toFixed(2)}–${high.toFixed(2)} ms`;
+}
+
 function renderWarm(warm: WarmFigures): string {
   const guide = warm.setups.guide;
   const rows = SETUP_NAMES.map((setup) => {
@@ -68,6 +76,7 @@ function renderWarm(warm: WarmFigures): string {
       ms(figures.handlerP50Ms),
       ms(figures.handlerP99Ms),
       setup === 'guide' ? '1.00×' : `${ratio(figures.handlerP50Ms / guide.handlerP50Ms)} (${percent(figures.handlerP50Ms / guide.handlerP50Ms)})`,
+      spread(figures.replicaHandlerP50Ms),
       `${ms(figures.endToEndP50Ms)} / ${ms(figures.endToEndP99Ms)}`,
       setup === 'guide' ? '1.00×' : `${ratio(figures.endToEndP50Ms / guide.endToEndP50Ms)} (${percent(figures.endToEndP50Ms / guide.endToEndP50Ms)})`,
       String(figures.failures),
@@ -82,9 +91,9 @@ function renderWarm(warm: WarmFigures): string {
   ]);
   return [
     '## Warm overhead',
-    `One warm container per setup, ${warm.invocations} invocations each after a warm-up, interleaved across the setups and the breakdown's variants (so a container's invocations are ${ms(warm.gapMs)} apart, the median gap). **Handler** is the whole exported handler (middlewares included) timed inside the function with \`performance.now()\`: about what Lambda bills. **Invocation** is the round trip as the caller sees it (the Runtime API exchanges and the runtime client included, the same work for every setup).`,
-    table(['setup', 'handler p50', 'handler p99', 'handler p50 vs guide', 'invocation p50 / p99', 'invocation p50 vs guide', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']),
-    'Where the library\'s warm time goes: from the guide to the library one part at a time, in the same rotation. Each step\'s cost is the difference of two medians: a single step moves by ±20 µs from run to run, the total much less.',
+    `${warm.replicas} warm containers per setup, ${warm.invocations} invocations each after a warm-up, interleaved across all the containers (the setups' and the breakdown's variants': a container's invocations are ${ms(warm.gapMs)} apart, the median gap). Each figure pools the invocations of a setup's ${warm.replicas} containers: identical containers differ by a few percent at the median (the **containers' p50** column), so a single pair of containers cannot resolve a 3 % target. **Handler** is the whole exported handler (middlewares included) timed inside the function with \`performance.now()\`: about what Lambda bills. **Invocation** is the round trip as the caller sees it (the Runtime API exchanges and the runtime client included, the same work for every setup).`,
+    table(['setup', 'handler p50', 'handler p99', 'handler p50 vs guide', 'containers\' p50', 'invocation p50 / p99', 'invocation p50 vs guide', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+    'Where the library\'s warm time goes: from the guide to the library one part at a time, in the same rotation, each pooled over its containers like the setups. Each step\'s cost is the difference of two medians: a single step moves by ±20 µs from run to run, the total less.',
     table(['handler', 'p50', 'step', 'vs guide', 'what the step adds'], steps, ['l', 'r', 'r', 'r', 'l']),
   ].join('\n\n');
 }

@@ -3,7 +3,7 @@
 // middy middleware with its defaults, each doing the same work per invocation (a findOne by id and an insertOne) in
 // Lambda containers (the real runtime interface client on Node.js 22) against the wire test server on loopback.
 //
-//   npm run bench [-- --sections warm,cold,first,freeze,footprint,scale] [--warm-invocations 2000]
+//   npm run bench [-- --sections warm,cold,first,freeze,footprint,scale] [--warm-invocations 1500] [--warm-replicas 4]
 //     [--import-runs 21] [--first-runs 7] [--latency 5] [--freeze-runs 10] [--freeze-timeout 15000]
 //     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--quick] [--render]
 //
@@ -30,7 +30,8 @@ type Section = (typeof SECTIONS)[number];
 const { values } = parseArgs({
   options: {
     sections: { type: 'string', default: SECTIONS.join(',') },
-    'warm-invocations': { type: 'string', default: '2000' },
+    'warm-invocations': { type: 'string', default: '1500' },
+    'warm-replicas': { type: 'string', default: '4' },
     'import-runs': { type: 'string', default: '21' },
     'first-runs': { type: 'string', default: '7' },
     latency: { type: 'string', default: '5' },
@@ -57,6 +58,7 @@ if (values.render) {
 const quick = values.quick;
 const settings = {
   warmInvocations: quick ? 40 : Number(values['warm-invocations']),
+  warmReplicas: quick ? 1 : Math.max(1, Number(values['warm-replicas'])),
   importRuns: quick ? 3 : Math.max(15, Number(values['import-runs'])),
   firstRuns: quick ? 1 : Number(values['first-runs']),
   oneWayLatencyMs: Number(values.latency),
@@ -103,8 +105,8 @@ const results: BenchResults = {
 
 try {
   if (sections.has('warm')) {
-    log(`warm overhead: ${settings.warmInvocations} invocations per setup`);
-    results.warm = await runWarm(deployed, { invocations: settings.warmInvocations, warmup: quick ? 5 : 50 }, log);
+    log(`warm overhead: ${settings.warmInvocations} invocations per container, ${settings.warmReplicas} containers per setup`);
+    results.warm = await runWarm(deployed, { invocations: settings.warmInvocations, warmup: quick ? 5 : 50, replicas: settings.warmReplicas }, log);
     results.warmOverheadRatio = results.warm.setups.library.handlerP50Ms / results.warm.setups.guide.handlerP50Ms;
     results.warmInvocationOverheadRatio = results.warm.setups.library.endToEndP50Ms / results.warm.setups.guide.endToEndP50Ms;
   }
