@@ -303,11 +303,10 @@ export function openInvocation(plan: InvocationPlan, lambdaContext: InvocationCo
   const config = resolvedConfigOf(plan);
   const deadline = startDeadline(lambdaContext, plan.deadlineMarginMs);
   const lease = acquireConnectedClient(config);
-  if (lease) {
-    const { thaw } = plan;
-    if (!thaw || lease.idleMs < thaw.settleAfterMs) return startWarmScope(plan, config, lease, deadline, lambdaContext);
-    // A short gap: the settle turn only, on one promise (no probe, nothing else to wait for).
-    if (lease.idleMs < thaw.probeAfterMs) return settleAfterThaw().then(() => startWarmScope(plan, config, lease, deadline, lambdaContext));
+  if (lease && !(plan.thaw && lease.idleMs >= plan.thaw.settleAfterMs)) {
+    const debug = debugWanted(config.logger);
+    if (debug) logReuse(config);
+    return startScope(plan, config, lease, deadline, lambdaContext, debug);
   }
   return openAfterWaiting(plan, config, lease, deadline, lambdaContext);
 }
@@ -330,13 +329,6 @@ async function openAfterWaiting(
     throw error;
   }
   return startScope(plan, config, lease, deadline, lambdaContext, debugWanted(config.logger));
-}
-
-/** {@link startScope} for a client that was already connected: records `client.reused`. */
-function startWarmScope(plan: InvocationPlan, config: ResolvedClientConfig, lease: ClientLease, deadline: InvocationDeadline, lambdaContext: InvocationContextLike | undefined): InvocationScope {
-  const debug = debugWanted(config.logger);
-  if (debug) logReuse(config);
-  return startScope(plan, config, lease, deadline, lambdaContext, debug);
 }
 
 /**
