@@ -38,7 +38,6 @@ export function cachedDb(client: MongoClient, name: string): Db {
 }
 
 export class MongoHandle {
-  #db: Db | undefined;
   readonly #dbName: string | undefined;
   readonly #naming: DbNaming;
 
@@ -56,12 +55,11 @@ export class MongoHandle {
     this.#naming = naming;
   }
 
-  /** `client.db(dbName)`; throws a ConfigurationError when no database name is configured. */
+  /** `client.db(dbName)`, the one per client ({@link cachedDb}); throws a ConfigurationError when no database name is configured. */
   get db(): Db {
     if (this.#dbName === undefined) {
       throw new ConfigurationError(ErrorCodes.MISSING_DB_NAME, `No database name for ${this.#naming.where}: ${this.#naming.howToSet}; or use the client's db(name)`, { option: DB_NAME_ENV });
     }
-    this.#db ??= cachedDb(this.client, this.#dbName);
-    return this.#db;
+    return cachedDb(this.client, this.#dbName);
   }
 }
