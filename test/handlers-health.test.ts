@@ -2,7 +2,7 @@
 // when it does not (nobody listening, or a server that accepts and never answers).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
-import { startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
+import { resetHandlerRig, startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
 import { httpEvent, parseResponse, type ParsedResponse } from './fixtures/handlers/http-event.js';
 import { lambdaContext } from './support/lambda-context.js';
 import type { WireServer } from './support/wire-server/index.js';
@@ -18,8 +18,7 @@ describe('health handler', () => {
     ({ server, handlers } = await startHandlerRig('app'));
   });
   afterEach(() => {
-    process.env.MONGODB_URI = server.uri;
-    server.blackhole(false);
+    resetHandlerRig(server);
   });
   afterAll(async () => {
     await stopHandlerRig({ server, handlers });

@@ -3,7 +3,7 @@
 // stack trace and no write.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
-import { startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
+import { resetHandlerRig, startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
 import { httpEvent, parseResponse, type HttpEventOptions, type ParsedResponse } from './fixtures/handlers/http-event.js';
 import { lambdaContext } from './support/lambda-context.js';
 import type { WireServer } from './support/wire-server/index.js';
@@ -19,11 +19,7 @@ describe('items HTTP handler', () => {
     ({ server, handlers } = await startHandlerRig(DB));
   });
   afterEach(() => {
-    process.env.MONGODB_URI = server.uri;
-    server.blackhole(false);
-    server.clearFailPoints();
-    server.dropAll();
-    server.clearRecords();
+    resetHandlerRig(server);
   });
   afterAll(async () => {
     await stopHandlerRig({ server, handlers });

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
-import { startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
+import { resetHandlerRig, startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
 import { lambdaContext } from './support/lambda-context.js';
 import type { WireServer } from './support/wire-server/index.js';
 
@@ -38,10 +38,7 @@ describe('SQS stock consumer', () => {
     ({ server, handlers } = await startHandlerRig(DB));
   });
   afterEach(() => {
-    process.env.MONGODB_URI = server.uri;
-    server.clearFailPoints();
-    server.dropAll();
-    server.clearRecords();
+    resetHandlerRig(server);
   });
   afterAll(async () => {
     await stopHandlerRig({ server, handlers });
