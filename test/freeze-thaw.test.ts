@@ -1,5 +1,6 @@
 // The freeze/thaw fault matrix under the real Lambda runtime client: for every scenario, insertOne and find,
-// ten freezes each, the first invocation after the thaw must succeed and end its session.
+// ten freezes each, the first invocation after the thaw must succeed and end its session. The FIN, RST and
+// silent-peer scenarios run over TLS too, with a control that shows the FIN breaks an unprotected first command.
 import { afterAll, describe, expect, it } from 'vitest';
 import { SCENARIOS, runScenario, type FreezeOperation, type ScenarioRun } from './support/freeze-scenarios.js';
 import { stopAllLambdaContainers } from './support/lambda-emulator/index.js';
@@ -18,41 +19,64 @@ function endedSessions(run: ScenarioRun): Set<string> {
   return ended;
 }
 
+/** Which thaw checks the library runs: its defaults, the settle turn alone (probe off), or neither. */
+type Checks = 'defaults' | 'settle-only' | 'none';
+const OUT_OF_REACH = String(2 ** 31);
+const CHECK_ENV: Record<Checks, Record<string, string>> = {
+  defaults: {},
+  'settle-only': { FIXTURE_PROBE_AFTER_MS: OUT_OF_REACH },
+  none: { FIXTURE_PROBE_AFTER_MS: OUT_OF_REACH, FIXTURE_SETTLE_AFTER_MS: OUT_OF_REACH },
+};
+
+interface Row {
+  id: string;
+  op: FreezeOperation;
+  checks: Checks;
+  tls: boolean;
+}
+
 describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
   afterAll(async () => {
     await stopAllLambdaContainers();
   });
 
-  // Every scenario and operation runs concurrently (each with its own server, proxy and container):
-  // the freezes are idle time, so the matrix takes about as long as its longest scenario.
-  const matrix = SCENARIOS.flatMap((scenario) => OPERATIONS.map((op) => ({ scenario, op })));
-  // The settle turn alone: the FIN scenario with the probe moved out of reach, as for any gap between
-  // thaw.settleAfterMs and thaw.probeAfterMs (no ping then protects the first command).
-  const settleOnly = OPERATIONS.map((op) => ({ scenario: SCENARIOS.find((candidate) => candidate.id === 'fin-short')!, op }));
+  // Every row runs concurrently (each with its own server, proxy and container): the freezes are idle time,
+  // so the matrix takes about as long as its longest scenario.
+  const rows: Row[] = [
+    ...SCENARIOS.flatMap((scenario) => OPERATIONS.map((op): Row => ({ id: scenario.id, op, checks: 'defaults', tls: false }))),
+    // The settle turn alone: the FIN scenario with the probe moved out of reach, as for any gap between
+    // thaw.settleAfterMs and thaw.probeAfterMs (no ping then protects the first command).
+    ...OPERATIONS.map((op): Row => ({ id: 'fin-short', op, checks: 'settle-only', tls: false })),
+    // Over TLS, as with Atlas: the peer's FIN and RST reach the driver through the TLS socket.
+    ...['fin-short', 'rst', 'blackhole-all'].flatMap((id) => OPERATIONS.map((op): Row => ({ id, op, checks: 'defaults', tls: true }))),
+    ...['fin-short', 'rst'].flatMap((id) => OPERATIONS.map((op): Row => ({ id, op, checks: 'settle-only', tls: true }))),
+  ];
+  // The control: over TLS with neither check, the FIN scenario must break the first command, or the rows above
+  // would prove nothing.
+  const controls: Row[] = OPERATIONS.map((op) => ({ id: 'fin-short', op, checks: 'none', tls: true }));
+  const title = ({ id, checks, tls }: Row) =>
+    `${SCENARIOS.find((scenario) => scenario.id === id)!.title}${tls ? ', over TLS' : ''}${checks === 'defaults' ? '' : checks === 'settle-only' ? ', settle turn alone (probe off)' : ', no thaw check'}`;
+
   const results = new Map<string, Promise<ScenarioRun>>();
-  const resultOf = (id: string, op: FreezeOperation, probe = true) => {
-    const key = `${id}/${op}/${probe ? 'probe' : 'settle-only'}`;
+  const resultOf = ({ id, op, checks, tls }: Row) => {
+    const key = `${id}/${op}/${checks}/${tls ? 'tls' : 'tcp'}`;
     let pending = results.get(key);
     if (!pending) {
       const scenario = SCENARIOS.find((candidate) => candidate.id === id)!;
-      pending = runScenario('library', scenario, op, { runs: RUNS, invokeTimeoutMs: 20_000, ...(probe ? {} : { env: { FIXTURE_PROBE_AFTER_MS: String(2 ** 31) } }) });
+      pending = runScenario('library', scenario, op, { runs: RUNS, invokeTimeoutMs: 20_000, env: CHECK_ENV[checks], tls });
       results.set(key, pending);
     }
     return pending;
   };
 
   it('starts every scenario', () => {
-    for (const { scenario, op } of matrix) void resultOf(scenario.id, op).catch(() => undefined);
-    for (const { scenario, op } of settleOnly) void resultOf(scenario.id, op, false).catch(() => undefined);
-    expect(results.size).toBe(SCENARIOS.length * OPERATIONS.length + OPERATIONS.length);
+    for (const row of [...rows, ...controls]) void resultOf(row).catch(() => undefined);
+    expect(results.size).toBe(rows.length + controls.length);
   });
 
-  it.each([
-    ...matrix.map(({ scenario, op }) => [scenario.title, op, scenario.id, true] as const),
-    ...settleOnly.map(({ scenario, op }) => [`${scenario.title}, settle turn alone (probe off)`, op, scenario.id, false] as const),
-  ])('%s — %s: no failed invocation, the session ended', async (_title, op, id, probe) => {
+  it.each(rows.map((row) => [title(row), row.op, row] as const))('%s — %s: no failed invocation, the session ended', async (_title, _op, row) => {
     // Act
-    const run = await resultOf(id, op, probe);
+    const run = await resultOf(row);
 
     // Assess
     const failures = run.runs.filter((record) => !record.ok).map((record) => record.error);
@@ -65,5 +89,15 @@ describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
       expect(record.thawLsid).toMatch(/^[0-9a-f]{32}$/);
       expect(record.nextLsid).toBe(record.thawLsid);
     }
+  }, 300_000);
+
+  it.each(controls.map((row) => [title(row), row.op, row] as const))('%s — %s: the first command after the thaw fails (the control)', async (_title, _op, row) => {
+    // Act
+    const run = await resultOf(row);
+
+    // Assess
+    const failures = run.runs.filter((record) => !record.ok).map((record) => record.error);
+    expect(failures.length).toBeGreaterThan(0);
+    for (const failure of failures) expect(failure).toMatch(/ended by the other party|EPIPE|ECONNRESET/);
   }, 300_000);
 });

@@ -6,6 +6,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { BSON, type Document } from 'bson';
 import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type MongoClientOptions } from 'mongodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { TEST_TLS } from './support/tls.js';
 import { startWireServer, type WireServer, type WireServerOptions } from './support/wire-server/index.js';
 
 /** documents whose _id is whatever the test chooses */
@@ -78,6 +79,37 @@ describe('wire server: connecting', () => {
       maxWireVersion: 21,
     });
     expect(hello.$clusterTime).toBeDefined();
+  });
+
+  it('speaks TLS: the driver verifies it with the CA file named in its uri', async () => {
+    // Prepare
+    const server = await serverWith({ topology: 'replicaSet', tls: TEST_TLS });
+    const client = clientFor(server, { appName: 'wire-tls' });
+
+    // Act
+    const reply = await client.db('admin').command({ ping: 1 });
+
+    // Assess
+    expect(reply.ok).toBe(1);
+    expect(new URL(server.uri).searchParams.get('tls')).toBe('true');
+    expect(new URL(server.uri).searchParams.get('tlsCAFile')).toBe(TEST_TLS.caFile);
+    expect(server.connections.some((c) => c.appName === 'wire-tls')).toBe(true);
+  });
+
+  it('speaks TLS only: a client that does not trust its certificate, or speaks plain TCP, gets no answer', async () => {
+    // Prepare
+    const server = await serverWith({ tls: TEST_TLS });
+    const untrusting = clientFor(server, { serverSelectionTimeoutMS: 500 }, `mongodb://127.0.0.1:${server.port}/?tls=true`);
+    const plain = clientFor(server, { serverSelectionTimeoutMS: 500 }, `mongodb://127.0.0.1:${server.port}/`);
+
+    // Act
+    const [untrusted, cleartext] = await Promise.all([outcome(untrusting.connect()), outcome(plain.connect())]);
+
+    // Assess
+    expect(untrusted.error).toBeInstanceOf(MongoServerSelectionError);
+    expect(untrusted.error?.message).toMatch(/self[- ]signed certificate/i);
+    expect(cleartext.error).toBeInstanceOf(MongoServerSelectionError);
+    expect(server.heartbeats).toHaveLength(0);
   });
 
   it('answers unknown commands with CommandNotFound (59)', async () => {

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { TEST_TLS } from './tls.js';
 import { LambdaContainerExitedError, startLambdaContainer, type InvokeResult, type LambdaContainer } from './lambda-emulator/index.js';
 import { startWireServer, type WireServer } from './wire-server/index.js';
 
@@ -125,13 +126,15 @@ export interface RunOptions {
   /** Function timeout: an invocation still running then fails (Sandbox.Timedout) and the container is replaced. */
   invokeTimeoutMs: number;
   env?: Record<string, string>;
+  /** The server speaks TLS (verified with the test CA), as Atlas does; the proxy forwards the encrypted bytes. */
+  tls?: boolean;
 }
 
 const OPERATION_COMMAND = { insertOne: 'insert', find: 'find' } as const;
 
 /** Runs one scenario `runs` times in one container (replaced if a timeout killed it) and records every thaw. */
 export async function runScenario(setup: SetupName, scenario: Scenario, op: FreezeOperation, options: RunOptions): Promise<ScenarioRun> {
-  const server = await startWireServer({ topology: 'replicaSet' });
+  const server = await startWireServer({ topology: 'replicaSet', ...(options.tls ? { tls: TEST_TLS } : {}) });
   const proxy = await startFaultProxy({ host: '127.0.0.1', port: server.port });
   server.setAdvertisedAddress(proxy.address);
   const base = proxy.uriFor(server.uri);

@@ -2,6 +2,7 @@
  * The TCP listener and the public WireServer object.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { BSON, type Document } from 'bson';
 import { WireConnection } from './connection.js';
 import { deserializeDocument } from './protocol.js';
@@ -18,8 +19,10 @@ class WireServerImpl implements WireServer {
   private readonly open = new Set<WireConnection>();
   private explicitAdvertised: string | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly tls: WireServerOptions['tls'];
 
   constructor(options: WireServerOptions) {
+    this.tls = options.tls;
     const normalized = normalizeOptions(options);
     this.state = new ServerState(normalized);
     this.currentPort = normalized.port;
@@ -31,8 +34,13 @@ class WireServerImpl implements WireServer {
   }
 
   get uri(): string {
-    const base = `mongodb://${HOST}:${this.currentPort}/`;
-    return this.state.replicaSet ? `${base}?replicaSet=${encodeURIComponent(this.state.options.replicaSetName)}` : base;
+    const params = new URLSearchParams();
+    if (this.state.replicaSet) params.set('replicaSet', this.state.options.replicaSetName);
+    const { tls } = this;
+    if (tls) params.set('tls', 'true');
+    if (tls?.caFile) params.set('tlsCAFile', tls.caFile);
+    const query = params.toString();
+    return `mongodb://${HOST}:${this.currentPort}/${query ? `?${query}` : ''}`;
   }
 
   get commands(): RecordedCommand[] {
@@ -145,7 +153,10 @@ class WireServerImpl implements WireServer {
 
   private listenOnce(port: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+      const { tls } = this;
+      const server = tls
+        ? createTlsServer({ key: tls.key, cert: tls.cert, noDelay: true }, (socket) => this.accept(socket))
+        : createServer({ noDelay: true }, (socket) => this.accept(socket));
       const onError = (error: Error): void => {
         server.close();
         reject(error);

@@ -26,6 +26,11 @@ export interface WireServerOptions {
   users?: Array<{ username: string; password: string; db?: string /* default 'admin' */ }>;
   /** default 30 */
   logicalSessionTimeoutMinutes?: number;
+  /**
+   * Speak TLS (PEM key and certificate). `uri` then carries `tls=true`, and `tlsCAFile` when `caFile` is given
+   * (the file that verifies `cert`; test/support/tls.ts has a ready set for 127.0.0.1).
+   */
+  tls?: { key: string | Buffer; cert: string | Buffer; caFile?: string };
 }
 
 export interface RecordedCommand {
@@ -72,7 +77,7 @@ export interface FailPoint {
 export interface WireServer {
   readonly host: '127.0.0.1';
   readonly port: number;
-  /** e.g. 'mongodb://127.0.0.1:PORT/' ; with replicaSet topology it appends '?replicaSet=rs0' */
+  /** e.g. 'mongodb://127.0.0.1:PORT/' ; with replicaSet topology it appends '?replicaSet=rs0', with TLS '?tls=true&tlsCAFile=…' */
   readonly uri: string;
   /** every command except handshake/heartbeat hello/isMaster/ismaster (those go to `heartbeats`) */
   readonly commands: RecordedCommand[];
