@@ -62,9 +62,10 @@ export type ProbeVerdict = 'healthy' | 'rebuild';
  * the first runs in the current check phase, the second only after the loop has polled for I/O and passed its
  * close phase. Measured under the Lambda runtime client with a FIN during a 3 s freeze: no turn failed 16/16
  * ("This socket has been ended by the other party"), one `setImmediate` hung (the command went to a socket
- * destroyed but not yet closed), two turns and `setTimeout(0)` failed 0; the same holds over TLS. Two turns cost
- * tens of microseconds where a timer costs a millisecond. Looking at the sockets instead of turning the loop is
- * not enough: an RST from the freeze was at times (3 of 160 runs) read only after the invocation had started.
+ * destroyed but not yet closed), two turns and `setTimeout(0)` failed 0. Over TLS: no turn 16/16, two turns
+ * 0/80. Two turns cost tens of microseconds where a timer costs a millisecond. Looking at the sockets instead
+ * of turning the loop is not enough: an RST from the freeze was at times (about 2 % of runs) read only after
+ * the invocation had started.
  */
 export async function settleAfterThaw(): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve));
