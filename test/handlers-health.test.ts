@@ -1,32 +1,19 @@
 // The health handler (handlers/health.ts): 200 when the database answers a ping, 503 within a short deadline
 // when it does not (nobody listening, or a server that accepts and never answers).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
-import { resetHandlerRig, startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
+import { describe, expect, it } from 'vitest';
+import { useHandlerRig } from './fixtures/handlers/rig.js';
 import { httpEvent, parseResponse, type ParsedResponse } from './fixtures/handlers/http-event.js';
 import { lambdaContext } from './support/lambda-context.js';
-import type { WireServer } from './support/wire-server/index.js';
 
 /** The handler's deadlines (1.5 s connect, 1 s ping) plus slack for a slow machine. */
 const DEADLINE_MS = 4_000;
 
 describe('health handler', () => {
-  let server: WireServer;
-  let handlers: LoadedHandlers;
-
-  beforeAll(async () => {
-    ({ server, handlers } = await startHandlerRig('app'));
-  });
-  afterEach(() => {
-    resetHandlerRig(server);
-  });
-  afterAll(async () => {
-    await stopHandlerRig({ server, handlers });
-  });
+  const rig = useHandlerRig('app');
 
   async function check(): Promise<{ response: ParsedResponse; elapsedMs: number }> {
     const started = Date.now();
-    const response = parseResponse(await handlers.health(httpEvent('GET /health'), lambdaContext()));
+    const response = parseResponse(await rig.handlers.health(httpEvent('GET /health'), lambdaContext()));
     return { response, elapsedMs: Date.now() - started };
   }
 
@@ -36,13 +23,13 @@ describe('health handler', () => {
 
     // Assess
     expect(response).toMatchObject({ statusCode: 200, body: { status: 'ok', database: { ok: true, latencyMs: expect.any(Number) } } });
-    expect(server.commandsNamed('ping').length).toBeGreaterThanOrEqual(1);
+    expect(rig.server.commandsNamed('ping').length).toBeGreaterThanOrEqual(1);
   });
 
   it('answers 503 TIMEOUT within the deadline when the connected server stops answering', async () => {
     // Prepare
     expect((await check()).response.statusCode).toBe(200);
-    server.blackhole(true);
+    rig.server.blackhole(true);
 
     // Act
     const { response, elapsedMs } = await check();

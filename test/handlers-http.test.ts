@@ -1,44 +1,31 @@
 // The items HTTP handler (handlers/items/), bundled as deployed and invoked with API Gateway v2 events against the
 // wire test server: the CRUD routes, cursor pagination, and every kind of bad input answering 4xx JSON with no
 // stack trace and no write.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
-import { resetHandlerRig, startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
+import { describe, expect, it } from 'vitest';
+import { useHandlerRig } from './fixtures/handlers/rig.js';
 import { httpEvent, parseResponse, type HttpEventOptions, type ParsedResponse } from './fixtures/handlers/http-event.js';
 import { lambdaContext } from './support/lambda-context.js';
-import type { WireServer } from './support/wire-server/index.js';
 
 const DB = 'app';
 const VALID_ID = '65f0c0ffee0123456789abcd';
 
 describe('items HTTP handler', () => {
-  let server: WireServer;
-  let handlers: LoadedHandlers;
-
-  beforeAll(async () => {
-    ({ server, handlers } = await startHandlerRig(DB));
-  });
-  afterEach(() => {
-    resetHandlerRig(server);
-  });
-  afterAll(async () => {
-    await stopHandlerRig({ server, handlers });
-  });
+  const rig = useHandlerRig(DB);
 
   async function send(routeKey: string, options: HttpEventOptions = {}): Promise<ParsedResponse> {
-    return parseResponse(await handlers.items(httpEvent(routeKey, options), lambdaContext()));
+    return parseResponse(await rig.handlers.items(httpEvent(routeKey, options), lambdaContext()));
   }
 
   /** The CRUD commands the server received. */
   function crudCommands(): string[] {
-    return server.commands.filter((command) => ['insert', 'find', 'update', 'delete', 'findAndModify'].includes(command.name)).map((command) => command.name);
+    return rig.server.commands.filter((command) => ['insert', 'find', 'update', 'delete', 'findAndModify'].includes(command.name)).map((command) => command.name);
   }
 
   it('exports every handler as (event, context): no callback-style handler (Node.js 24 and RIC v4 reject them)', () => {
     for (const name of ['items', 'transfer', 'health', 'stockConsumer'] as const) {
       // Assess
-      expect(typeof handlers[name], name).toBe('function');
-      expect(handlers[name].length, name).toBe(2);
+      expect(typeof rig.handlers[name], name).toBe('function');
+      expect(rig.handlers[name].length, name).toBe(2);
     }
   });
 
@@ -61,7 +48,7 @@ describe('items HTTP handler', () => {
     expect(Date.parse(updated.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.body.updatedAt));
     expect(deleted).toMatchObject({ statusCode: 204, raw: '' });
     expect(readAfterDelete).toMatchObject({ statusCode: 404, body: { error: { code: 'NOT_FOUND', field: 'id' } } });
-    expect(server.documents(DB, 'items')).toEqual([]);
+    expect(rig.server.documents(DB, 'items')).toEqual([]);
   });
 
   it('pages through the list with an opaque cursor, in creation order, without duplicates', async () => {
@@ -83,7 +70,7 @@ describe('items HTTP handler', () => {
     expect(pages.map((page) => (page.body.items as Array<{ name: string }>).map((item) => item.name))).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
     expect(pages.at(-1)?.body.nextCursor).toBeNull();
     expect(defaultPage.body.items).toHaveLength(5);
-    expect(server.commandsNamed('find').map((command) => command.body.limit)).toContain(3);
+    expect(rig.server.commandsNamed('find').map((command) => command.body.limit)).toContain(3);
   });
 
   it('decodes a base64-encoded JSON body', async () => {
@@ -153,17 +140,17 @@ describe('items HTTP handler', () => {
     if (field !== undefined && status === 400) expect(response.body.error.message).toContain(`"${field}"`);
     expect(response.raw).not.toMatch(/\bat .+:\d+|stack|node_modules|handlers\//i);
     // Refused before any query; a 404 looked and changed nothing.
-    if (status === 404) expect(server.documents(DB, 'items')).toEqual([]);
+    if (status === 404) expect(rig.server.documents(DB, 'items')).toEqual([]);
     else expect(crudCommands()).toEqual([]);
   });
 
   it('answers 500 with the request id only when the server fails unexpectedly', async () => {
     // Prepare
-    server.failNext({ command: 'insert', code: 2, errmsg: 'internal detail: shard key of s3cr3t collection' });
+    rig.server.failNext({ command: 'insert', code: 2, errmsg: 'internal detail: shard key of s3cr3t collection' });
     const context = lambdaContext();
 
     // Act
-    const response = parseResponse(await handlers.items(httpEvent('POST /items', { body: { name: 'a' } }), context));
+    const response = parseResponse(await rig.handlers.items(httpEvent('POST /items', { body: { name: 'a' } }), context));
 
     // Assess
     expect(response).toMatchObject({ statusCode: 500, body: { error: { code: 'INTERNAL', message: `Internal error (request ${(context as { awsRequestId: string }).awsRequestId})` } } });
@@ -173,11 +160,11 @@ describe('items HTTP handler', () => {
   it('answers 503 before the Lambda timeout when a query hangs (the invocation deadline signal)', async () => {
     // Prepare: a warm client, then a server that accepts and never answers, and 1.5 s left of the invocation
     expect((await send('GET /items')).statusCode).toBe(200);
-    server.blackhole(true);
+    rig.server.blackhole(true);
     const started = Date.now();
 
     // Act
-    const response = parseResponse(await handlers.items(httpEvent('GET /items'), lambdaContext(1_500)));
+    const response = parseResponse(await rig.handlers.items(httpEvent('GET /items'), lambdaContext(1_500)));
 
     // Assess
     expect(response).toMatchObject({ statusCode: 503, body: { error: { code: 'DATABASE_UNAVAILABLE' } } });
@@ -186,12 +173,12 @@ describe('items HTTP handler', () => {
 
   it('answers 503 before the Lambda timeout when the connect of a cold start hangs', async () => {
     // Prepare: another URI (a client of its own, not connected yet) to a server that never answers
-    process.env.MONGODB_URI = `${server.uri}&appName=cold-start`;
-    server.blackhole(true);
+    process.env.MONGODB_URI = `${rig.server.uri}&appName=cold-start`;
+    rig.server.blackhole(true);
     const started = Date.now();
 
     // Act
-    const response = parseResponse(await handlers.items(httpEvent('GET /items'), lambdaContext(1_500)));
+    const response = parseResponse(await rig.handlers.items(httpEvent('GET /items'), lambdaContext(1_500)));
 
     // Assess
     expect(response).toMatchObject({ statusCode: 503, body: { error: { code: 'DATABASE_UNAVAILABLE' } } });

@@ -2,11 +2,9 @@
 // snapshots never overwrite newer ones, and failed records come back in batchItemFailures.
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
-import { resetHandlerRig, startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
+import { describe, expect, it } from 'vitest';
+import { useHandlerRig } from './fixtures/handlers/rig.js';
 import { lambdaContext } from './support/lambda-context.js';
-import type { WireServer } from './support/wire-server/index.js';
 
 const DB = 'app';
 
@@ -31,26 +29,15 @@ function sqsRecord(body: unknown, messageId: string = randomUUID()): SQSRecord {
 }
 
 describe('SQS stock consumer', () => {
-  let server: WireServer;
-  let handlers: LoadedHandlers;
-
-  beforeAll(async () => {
-    ({ server, handlers } = await startHandlerRig(DB));
-  });
-  afterEach(() => {
-    resetHandlerRig(server);
-  });
-  afterAll(async () => {
-    await stopHandlerRig({ server, handlers });
-  });
+  const rig = useHandlerRig(DB);
 
   async function consume(records: SQSRecord[]): Promise<{ batchItemFailures: Array<{ itemIdentifier: string }> }> {
     const event: SQSEvent = { Records: records };
-    return (await handlers.stockConsumer(event, lambdaContext())) as { batchItemFailures: Array<{ itemIdentifier: string }> };
+    return (await rig.handlers.stockConsumer(event, lambdaContext())) as { batchItemFailures: Array<{ itemIdentifier: string }> };
   }
 
   function stock(): Record<string, { quantity: number; version: number }> {
-    return Object.fromEntries(server.documents(DB, 'stock').map((doc) => [doc._id as string, { quantity: doc.quantity as number, version: doc.version as number }]));
+    return Object.fromEntries(rig.server.documents(DB, 'stock').map((doc) => [doc._id as string, { quantity: doc.quantity as number, version: doc.version as number }]));
   }
 
   it('applies each record and reports no failure', async () => {
@@ -66,14 +53,14 @@ describe('SQS stock consumer', () => {
     // Prepare
     const batch = [sqsRecord({ sku: 'A-1', quantity: 12, version: 2 }), sqsRecord({ sku: 'A-1', quantity: 9, version: 3 })];
     await consume(batch);
-    const before = server.documents(DB, 'stock');
+    const before = rig.server.documents(DB, 'stock');
 
     // Act
     const redelivered = await consume(batch);
 
     // Assess
     expect(redelivered).toEqual({ batchItemFailures: [] });
-    expect(server.documents(DB, 'stock')).toEqual(before);
+    expect(rig.server.documents(DB, 'stock')).toEqual(before);
     expect(stock()).toEqual({ 'A-1': { quantity: 9, version: 3 } });
   });
 
@@ -97,7 +84,7 @@ describe('SQS stock consumer', () => {
     const failing = sqsRecord({ sku: 'D-4', quantity: 1, version: 1 });
     const alsoGood = sqsRecord({ sku: 'E-5', quantity: 2, version: 1 });
     // The first write of the batch (D-4's) fails with a non-retryable error.
-    server.failNext({ command: 'update', code: 2, errmsg: 'BadValue: injected failure' });
+    rig.server.failNext({ command: 'update', code: 2, errmsg: 'BadValue: injected failure' });
 
     // Act
     const response = await consume([notJson, failing, invalid, good, alsoGood]);
