@@ -303,7 +303,7 @@ export function openInvocation(plan: InvocationPlan, lambdaContext: InvocationCo
   const config = resolvedConfigOf(plan);
   const deadline = startDeadline(lambdaContext, plan.deadlineMarginMs);
   const lease = acquireConnectedClient(config);
-  if (lease && !(plan.thaw && lease.idleMs >= plan.thaw.settleAfterMs)) {
+  if (lease && !thawCheckDue(plan.thaw, lease)) {
     const debug = debugWanted(config.logger);
     if (debug) logReuse(config);
     return startScope(plan, config, lease, deadline, lambdaContext, debug);
@@ -323,7 +323,7 @@ async function openAfterWaiting(
   try {
     if (connected) logReuse(config);
     lease = connected ?? (await beforeDeadline(acquireClient(config), deadline.signal, config));
-    if (plan.thaw && !lease.cold) lease = await checkAfterThaw(lease, config, plan.thaw, deadline);
+    if (thawCheckDue(plan.thaw, lease)) lease = await checkAfterThaw(lease, config, plan.thaw, deadline);
   } catch (error) {
     deadline.dispose();
     throw error;
@@ -388,11 +388,18 @@ function resolvedConfigOf(plan: InvocationPlan): ResolvedClientConfig {
 }
 
 /**
+ * Whether the freeze/thaw check is due: thaw handling on, a client this invocation did not just create, idle for
+ * `thaw.settleAfterMs` or more. The one place that decides it, for the warm path and after a wait alike.
+ */
+function thawCheckDue(thaw: ThawPlan, lease: ClientLease): thaw is Required<ThawOptions> {
+  return thaw !== false && !lease.cold && lease.idleMs >= thaw.settleAfterMs;
+}
+
+/**
  * Settles socket events from the freeze, then probes after a long gap; returns the lease to use. The deadline's
  * signal (an AbortController and a timer) is made only for a probe.
  */
 async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, thaw: Required<ThawOptions>, deadline: InvocationDeadline): Promise<ClientLease> {
-  if (lease.idleMs < thaw.settleAfterMs) return lease;
   await settleAfterThaw();
   if (lease.idleMs < thaw.probeAfterMs) return lease;
   const verdict = await probeConnection(lease.client, config, thaw.probeTimeoutMs, deadline.signal, lease.idleMs);
