@@ -1,37 +1,25 @@
 // The transfer handler (handlers/transfer.ts): one transaction per invocation through `mongo({ transaction: true })`.
 // A transfer that fails midway (after the debit) must leave no partial write on the server.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { LoadedHandlers } from './fixtures/handlers/bundle.js';
-import { startHandlerRig, stopHandlerRig } from './fixtures/handlers/rig.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useHandlerRig } from './fixtures/handlers/rig.js';
 import { httpEvent, parseResponse, type ParsedResponse } from './fixtures/handlers/http-event.js';
 import { lambdaContext } from './support/lambda-context.js';
-import type { WireServer } from './support/wire-server/index.js';
 
 const DB = 'app';
 
 describe('transfer handler', () => {
-  let server: WireServer;
-  let handlers: LoadedHandlers;
+  // After each test the rig drops the data, the records and any fail point (resetHandlerRig).
+  const rig = useHandlerRig(DB);
 
-  beforeAll(async () => {
-    ({ server, handlers } = await startHandlerRig(DB));
-  });
   beforeEach(async () => {
-    server.dropAll();
     await seedAccounts({ alice: 10_000, bob: 5_000 });
-    server.clearRecords();
-  });
-  afterEach(() => {
-    server.clearFailPoints();
-  });
-  afterAll(async () => {
-    await stopHandlerRig({ server, handlers });
+    rig.server.clearRecords();
   });
 
   /** Inserts accounts with the driver of the test process. */
   async function seedAccounts(balances: Record<string, number>): Promise<void> {
     const { MongoClient } = await import('mongodb');
-    const client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 2_000 });
+    const client = new MongoClient(rig.server.uri, { serverSelectionTimeoutMS: 2_000 });
     try {
       await client.db(DB).collection<{ _id: string; balance: number }>('accounts').insertMany(Object.entries(balances).map(([_id, balance]) => ({ _id, balance })));
     } finally {
@@ -40,11 +28,11 @@ describe('transfer handler', () => {
   }
 
   function balances(): Record<string, number> {
-    return Object.fromEntries(server.documents(DB, 'accounts').map((account) => [account._id as string, account.balance as number]));
+    return Object.fromEntries(rig.server.documents(DB, 'accounts').map((account) => [account._id as string, account.balance as number]));
   }
 
   async function transfer(body: unknown): Promise<ParsedResponse> {
-    return parseResponse(await handlers.transfer(httpEvent('POST /transfers', { body }), lambdaContext()));
+    return parseResponse(await rig.handlers.transfer(httpEvent('POST /transfers', { body }), lambdaContext()));
   }
 
   it('moves the amount and records the transfer in one committed transaction', async () => {
@@ -54,11 +42,11 @@ describe('transfer handler', () => {
     // Assess
     expect(response).toMatchObject({ statusCode: 201, body: { amount: 2_500, from: { id: 'alice', balance: 7_500 }, to: { id: 'bob', balance: 7_500 } } });
     expect(balances()).toEqual({ alice: 7_500, bob: 7_500 });
-    expect(server.documents(DB, 'transfers')).toEqual([expect.objectContaining({ from: 'alice', to: 'bob', amount: 2_500 })]);
-    const writes = [...server.commandsNamed('findAndModify'), ...server.commandsNamed('insert')];
+    expect(rig.server.documents(DB, 'transfers')).toEqual([expect.objectContaining({ from: 'alice', to: 'bob', amount: 2_500 })]);
+    const writes = [...rig.server.commandsNamed('findAndModify'), ...rig.server.commandsNamed('insert')];
     expect(writes).toHaveLength(3);
     expect(new Set(writes.map((command) => command.txnNumber))).toEqual(new Set([writes[0]?.txnNumber]));
-    expect(server.commandsNamed('commitTransaction')).toHaveLength(1);
+    expect(rig.server.commandsNamed('commitTransaction')).toHaveLength(1);
   });
 
   it('leaves no partial write when the receiving account is missing after the debit', async () => {
@@ -68,31 +56,31 @@ describe('transfer handler', () => {
     // Assess
     expect(response).toMatchObject({ statusCode: 404, body: { error: { code: 'NOT_FOUND', field: 'to' } } });
     // The debit was written in the transaction, then aborted with it.
-    expect(server.commandsNamed('findAndModify').map((command) => command.body.query)).toEqual([{ _id: 'alice', balance: { $gte: 1_000 } }, { _id: 'carol' }]);
-    expect(server.commandsNamed('abortTransaction')).toHaveLength(1);
-    expect(server.commandsNamed('commitTransaction')).toHaveLength(0);
+    expect(rig.server.commandsNamed('findAndModify').map((command) => command.body.query)).toEqual([{ _id: 'alice', balance: { $gte: 1_000 } }, { _id: 'carol' }]);
+    expect(rig.server.commandsNamed('abortTransaction')).toHaveLength(1);
+    expect(rig.server.commandsNamed('commitTransaction')).toHaveLength(0);
     expect(balances()).toEqual({ alice: 10_000, bob: 5_000 });
-    expect(server.documents(DB, 'transfers')).toEqual([]);
+    expect(rig.server.documents(DB, 'transfers')).toEqual([]);
   });
 
   it('leaves no partial write when the last write fails (debit and credit already done)', async () => {
     // Prepare
-    server.failNext({ command: 'insert', code: 2, errmsg: 'BadValue: injected failure' });
+    rig.server.failNext({ command: 'insert', code: 2, errmsg: 'BadValue: injected failure' });
 
     // Act
     const response = await transfer({ from: 'alice', to: 'bob', amount: 1_000 });
 
     // Assess
     expect(response).toMatchObject({ statusCode: 500, body: { error: { code: 'INTERNAL' } } });
-    expect(server.commandsNamed('findAndModify')).toHaveLength(2);
-    expect(server.commandsNamed('abortTransaction')).toHaveLength(1);
+    expect(rig.server.commandsNamed('findAndModify')).toHaveLength(2);
+    expect(rig.server.commandsNamed('abortTransaction')).toHaveLength(1);
     expect(balances()).toEqual({ alice: 10_000, bob: 5_000 });
-    expect(server.documents(DB, 'transfers')).toEqual([]);
+    expect(rig.server.documents(DB, 'transfers')).toEqual([]);
   });
 
   it('answers 503 and applies nothing when the commit fails', async () => {
     // Prepare
-    server.failNext({ command: 'commitTransaction', code: 112, codeName: 'WriteConflict', errorLabels: ['TransientTransactionError'], times: 5 });
+    rig.server.failNext({ command: 'commitTransaction', code: 112, codeName: 'WriteConflict', errorLabels: ['TransientTransactionError'], times: 5 });
 
     // Act
     const response = await transfer({ from: 'alice', to: 'bob', amount: 1_000 });
@@ -100,7 +88,7 @@ describe('transfer handler', () => {
     // Assess
     expect(response).toMatchObject({ statusCode: 503, body: { error: { code: 'DATABASE_UNAVAILABLE' } } });
     expect(balances()).toEqual({ alice: 10_000, bob: 5_000 });
-    expect(server.documents(DB, 'transfers')).toEqual([]);
+    expect(rig.server.documents(DB, 'transfers')).toEqual([]);
   });
 
   it('refuses insufficient funds with 409 and writes nothing', async () => {
@@ -125,6 +113,6 @@ describe('transfer handler', () => {
 
     // Assess
     expect(response).toMatchObject({ statusCode: 400, body: { error: { code: 'VALIDATION_FAILED', field } } });
-    expect(server.commandsNamed('findAndModify')).toHaveLength(0);
+    expect(rig.server.commandsNamed('findAndModify')).toHaveLength(0);
   });
 });
