@@ -66,6 +66,12 @@ export type ProbeVerdict = 'healthy' | 'rebuild';
  * 0/80. Two turns cost tens of microseconds where a timer costs a millisecond. Looking at the sockets instead
  * of turning the loop is not enough: an RST from the freeze was at times (about 2 % of runs) read only after
  * the invocation had started.
+ *
+ * The failures come from the driver (mongodb 7.9): `Connection.writeCommand` writes into a socket Node.js has
+ * already ended or destroyed and lets the raw socket error out (not retryable), or waits for a `drain` that
+ * never comes. With that write path fixed, retryable reads and writes recover by themselves (0/192 failures
+ * without the turn); a command the driver does not retry (a transaction's first) would still need the turn:
+ * docs/upstream-driver-write-after-close.md.
  */
 export async function settleAfterThaw(): Promise<void> {
   await new Promise<void>((resolve) => setImmediate(resolve));
