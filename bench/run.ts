@@ -109,6 +109,7 @@ try {
     results.warm = await runWarm(deployed, { invocations: settings.warmInvocations, warmup: quick ? 5 : 50, replicas: settings.warmReplicas }, log);
     results.warmOverheadRatio = results.warm.setups.library.handlerP50Ms / results.warm.setups.guide.handlerP50Ms;
     results.warmInvocationOverheadRatio = results.warm.setups.library.endToEndP50Ms / results.warm.setups.guide.endToEndP50Ms;
+    results.warmOverheadRatioWithoutMiddy = results.warm.withoutMiddy ? results.warm.withoutMiddy.handlerP50Ms / results.warm.setups.guide.handlerP50Ms : null;
   }
   if (sections.has('cold')) {
     log('cold import: bundling');

@@ -27,13 +27,14 @@ export const FIXTURES = {
   library: 'test/fixtures/bench/library.ts',
   'library-graceful': 'test/fixtures/bench/library-graceful.ts',
   'guide-middy': 'test/fixtures/bench/guide-middy.ts',
+  'library-with-mongo': 'test/fixtures/bench/library-with-mongo.ts',
 } as const;
 export type FixtureName = keyof typeof FIXTURES;
 
 export type BundleKind = 'plain' | 'trimmed';
 
 /** How each setup is deployed in the runtime figures. */
-export const DEPLOYED: Record<FixtureName, BundleKind> = { naive: 'plain', guide: 'plain', mongoose: 'plain', library: 'trimmed', 'library-graceful': 'trimmed', 'guide-middy': 'plain' };
+export const DEPLOYED: Record<FixtureName, BundleKind> = { naive: 'plain', guide: 'plain', mongoose: 'plain', library: 'trimmed', 'library-graceful': 'trimmed', 'guide-middy': 'plain', 'library-with-mongo': 'trimmed' };
 
 export const WORK_DIR = join(PROJECT_ROOT, '.tmp', 'bench');
 

@@ -58,6 +58,17 @@ export const BREAKDOWN: ReadonlyArray<Subject & { label: string; adds: string }>
   { key: 'library', fixture: 'library', label: '`mongo()` (the library)', adds: 'the two `setImmediate` turns of `settleAfterThaw` (src/thaw.ts), due after a gap of 10 ms or more, as here' },
 ];
 
+/**
+ * The library without middy, measured in the same rotation: `withMongo()` runs the same lifecycle as the middy
+ * middleware (session, freeze/thaw turn), so its overhead over the guide is the library's own, and the rest of
+ * the middleware's is middy's chain.
+ */
+export const WITHOUT_MIDDY: Subject & { label: string } = {
+  key: 'library-with-mongo',
+  fixture: 'library-with-mongo',
+  label: 'library without middy, `withMongo()`',
+};
+
 export interface WarmFigure {
   handlerP50Ms: number;
   handlerP99Ms: number;
@@ -77,6 +88,8 @@ export interface WarmFigures {
   gapMs: number;
   setups: Record<SetupName, WarmFigure>;
   breakdown: Array<{ key: string; label: string; adds: string } & WarmFigure>;
+  /** {@link WITHOUT_MIDDY} (absent from results written before it was measured). */
+  withoutMiddy?: { label: string } & WarmFigure;
 }
 
 interface Rig {
@@ -91,7 +104,11 @@ interface Rig {
 }
 
 export async function runWarm(bundles: Map<FixtureName, BuiltBundle>, options: WarmOptions, log: (line: string) => void): Promise<WarmFigures> {
-  const subjects: Subject[] = [...SETUP_NAMES.map((setup) => ({ key: setup, fixture: setup })), ...BREAKDOWN.filter((step) => !SETUP_NAMES.includes(step.key as SetupName))];
+  const subjects: Subject[] = [
+    ...SETUP_NAMES.map((setup) => ({ key: setup, fixture: setup })),
+    ...BREAKDOWN.filter((step) => !SETUP_NAMES.includes(step.key as SetupName)),
+    WITHOUT_MIDDY,
+  ];
   const rigs: Rig[] = [];
   const gaps: number[] = [];
   try {
@@ -143,6 +160,7 @@ export async function runWarm(bundles: Map<FixtureName, BuiltBundle>, options: W
       gapMs: median(gaps),
       setups: Object.fromEntries(SETUP_NAMES.map((setup) => [setup, figure(setup)])) as Record<SetupName, WarmFigure>,
       breakdown: BREAKDOWN.map(({ key, label, adds }) => ({ key, label, adds, ...figure(key) })),
+      withoutMiddy: { label: WITHOUT_MIDDY.label, ...figure(WITHOUT_MIDDY.key) },
     };
   } finally {
     for (const rig of rigs) {
