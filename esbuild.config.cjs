@@ -62,9 +62,10 @@ function handlerBuildOptions() {
 
 /** Loads a self-contained TypeScript module (imports of types and `node:` built-ins only) as CommonJS. */
 function requireTypeScript(file) {
-  const { transformSync } = require('esbuild');
-  const source = require('node:fs').readFileSync(file, 'utf8');
-  const { code } = transformSync(source, { loader: 'ts', format: 'cjs', target: 'node20', sourcefile: file });
+  // Bundled (the entry re-exports src/build/), with packages left to require().
+  const { buildSync } = require('esbuild');
+  const [output] = buildSync({ entryPoints: [file], bundle: true, write: false, format: 'cjs', platform: 'node', target: 'node20', packages: 'external' }).outputFiles;
+  const code = output.text;
   const loaded = new (require('node:module'))(file, module);
   loaded.filename = file;
   loaded.paths = module.paths;

@@ -5,9 +5,9 @@
  *   `ctx.waitUntil` (a client kept at module scope hangs the next request that uses it).
  * - `createDurableObjectMongo()`: one reused client per Durable Object, for connection reuse.
  */
-export { withMongo, type ExecutionContextLike, type FetchHandler, type MongoFetchHandler } from './cloudflare/fetch-handler.js';
-export { createDurableObjectMongo, type DurableObjectMongo } from './cloudflare/durable-object.js';
-export type { WorkerMongo } from './cloudflare/mongo-context.js';
-export { WORKER_CLIENT_DEFAULTS, type WorkerMongoOptions } from './cloudflare/worker-config.js';
-export { createConsoleLogger } from './console-logger.js';
-export { ConfigurationError, ConnectionError, ServerlessMongoError, ErrorCodes, isServerlessMongoError } from './errors.js';
+export { withMongo, type ExecutionContextLike, type FetchHandler, type MongoFetchHandler } from './adapters/cloudflare/fetch-handler.js';
+export { createDurableObjectMongo, type DurableObjectMongo } from './adapters/cloudflare/durable-object.js';
+export type { WorkerMongo } from './adapters/cloudflare/mongo-context.js';
+export { WORKER_CLIENT_DEFAULTS, type WorkerMongoOptions } from './adapters/cloudflare/worker-config.js';
+export { createConsoleLogger } from './shared/logging/console-logger.js';
+export { ConfigurationError, ConnectionError, ServerlessMongoError, ErrorCodes, isServerlessMongoError } from './shared/errors.js';

@@ -4,44 +4,10 @@
  * allow-listed collections, with Extended JSON in and out, size and time limits, and signed requests.
  * Its client is `serverless-mongodb/http`.
  */
-import { handleRequest, type HandlerContextLike } from './http-handler/handle-request.js';
-import { resolveHttpHandlerOptions, type HttpHandlerOptions } from './http-handler/options.js';
-import type { FunctionUrlEvent } from './http-handler/event.js';
-import type { FunctionUrlResult } from './http-handler/rejection.js';
-
-export { HTTP_HANDLER_DEFAULTS, HTTP_SECRET_ENV, type HttpHandlerOptions, type HttpSecret } from './http-handler/options.js';
-export { HTTP_OPERATIONS, READ_OPERATIONS, HttpErrorCodes, operationPath, type HttpErrorBody, type HttpErrorCode, type HttpOperation } from './http-handler/protocol.js';
-export { MemoryReplayCache, SIGNATURE_HEADERS, SIGNING_DEFAULTS, SIGNING_SCHEME, type ReplayCache } from './signing.js';
-export type { FunctionUrlEvent, FunctionUrlResult, HandlerContextLike };
-
-/** A Lambda handler for a Function URL (or an API Gateway HTTP API, payload 2.0). */
-export type HttpHandler = (event: FunctionUrlEvent, context?: HandlerContextLike) => Promise<FunctionUrlResult>;
-
-/**
- * Creates the Function URL handler. Options are checked here (call it at module scope: a mistake fails the
- * init phase); the MongoDB client is the core's cached one, connected at the first admitted request.
- *
- * Every request is refused before any database work unless it is a POST, within `maxBodyBytes`, signed with
- * one of the secrets inside the replay window and never seen before, for an allow-listed operation,
- * database and collection, with valid Extended JSON arguments and no server-side JavaScript.
- *
- * @throws {ConfigurationError} unknown option, wrong type, empty allow-list, missing or short secret
- *
- * @example
- * ```ts
- * import { createHttpHandler } from 'serverless-mongodb/http-handler';
- *
- * // MONGODB_URI and MONGODB_HTTP_SECRET from the environment (the secret from Secrets Manager)
- * export const handler = createHttpHandler({
- *   allow: { shop: ['items', 'orders'] },
- *   maxBodyBytes: 256 * 1024,
- *   timeoutMs: 5_000,
- * });
- * ```
- */
-export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
-  const resolved = resolveHttpHandlerOptions(options);
-  return function httpHandler(event, context) {
-    return handleRequest(resolved, event, context);
-  };
-}
+export { createHttpHandler, type HttpHandler } from './http/handler/create.js';
+export { HTTP_HANDLER_DEFAULTS, HTTP_SECRET_ENV, type HttpHandlerOptions, type HttpSecret } from './http/handler/options.js';
+export type { FunctionUrlEvent } from './http/handler/event.js';
+export type { FunctionUrlResult } from './http/handler/rejection.js';
+export type { LambdaContextLike as HandlerContextLike } from './shared/lambda-context.js';
+export { HTTP_OPERATIONS, READ_OPERATIONS, HttpErrorCodes, operationPath, type HttpErrorBody, type HttpErrorCode, type HttpOperation } from './http/protocol/protocol.js';
+export { MemoryReplayCache, SIGNATURE_HEADERS, SIGNING_DEFAULTS, SIGNING_SCHEME, type ReplayCache } from './http/protocol/signing.js';

@@ -2,14 +2,16 @@
  * serverless-mongodb: a Lambda-tuned cached MongoClient and a per-invocation session lifecycle.
  * The middy middleware lives on the `serverless-mongodb/middy` subpath.
  */
-export { getMongoClient, closeMongoClient } from './client-cache.js';
-export { enableGracefulShutdown, SHUTDOWN_DEFAULTS, type GracefulShutdownOptions } from './shutdown.js';
-export { THAW_DEFAULTS, type ThawOptions } from './thaw.js';
-export { DEADLINE_DEFAULTS } from './deadline.js';
-export { withMongo, type MongoContextFor } from './with-mongo.js';
-export type { MongoContext, MongoContextWithoutSession, MongoInvocationOptions, InvocationContextLike } from './invocation.js';
-export type { MongoClientConfig } from './config.js';
-export { LAMBDA_CLIENT_DEFAULTS, URI_ENV, DB_NAME_ENV } from './defaults.js';
+export { getMongoClient, closeMongoClient } from './core/client/cache.js';
+export { enableGracefulShutdown, SHUTDOWN_DEFAULTS, type GracefulShutdownOptions } from './core/shutdown.js';
+export { THAW_DEFAULTS, type ThawOptions } from './core/invocation/thaw.js';
+export { DEADLINE_DEFAULTS } from './core/invocation/deadline.js';
+export { withMongo, type MongoContextFor } from './adapters/with-mongo.js';
+export type { MongoContext, MongoContextWithoutSession } from './core/invocation/context.js';
+export type { MongoInvocationOptions } from './core/invocation/plan.js';
+export type { LambdaContextLike as InvocationContextLike } from './shared/lambda-context.js';
+export type { MongoClientConfig } from './core/config/schema.js';
+export { LAMBDA_CLIENT_DEFAULTS, URI_ENV, DB_NAME_ENV } from './core/config/defaults.js';
 export {
   ServerlessMongoError,
   ConfigurationError,
@@ -18,6 +20,6 @@ export {
   ErrorCodes,
   isServerlessMongoError,
   type ErrorCode,
-} from './errors.js';
-export type { LoggerLike, LifecycleEvent } from './logging.js';
-export { redactUri } from './redact.js';
+} from './shared/errors.js';
+export type { LoggerLike, LifecycleEvent } from './shared/logging/emit.js';
+export { redactUri } from './shared/logging/redact.js';

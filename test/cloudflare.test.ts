@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withMongo } from '../src/cloudflare.js';
-import { ConfigurationError } from '../src/errors.js';
+import { ConfigurationError } from '../src/shared/errors.js';
 import { buildWorker } from './fixtures/edge/build-worker.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { closeMongoClient, ConfigurationError, ConnectionError, enableGracefulShutdown, getMongoClient, isServerlessMongoError, withMongo } from '../src/index.js';
 import { mongo } from '../src/middy.js';
-import { redactText, redactUri } from '../src/redact.js';
+import { redactText, redactUri } from '../src/shared/logging/redact.js';
 import { CaptureLogger, errorText } from './support/capture-logger.js';
 
 const PASSWORD = 'Sup3r$ecret/Pa55';

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeMongoClient, ConnectionError, withMongo } from '../src/index.js';
-import { startDeadline } from '../src/deadline.js';
+import { startDeadline } from '../src/core/invocation/deadline.js';
 import { lambdaContext } from './support/lambda-context.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 

@@ -5,7 +5,7 @@ import { Miniflare } from 'miniflare';
 import { Decimal128, Long, ObjectId } from 'bson';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigurationError } from '../src/errors.js';
+import { ConfigurationError } from '../src/shared/errors.js';
 import { createHttpClient, isMongoHttpError, MongoHttpError } from '../src/http.js';
 import { buildWorker } from './fixtures/edge/build-worker.js';
 import { startFunctionUrl, type FunctionUrl } from './support/function-url.js';

@@ -1,9 +1,9 @@
 // The HTTP way in (serverless-mongodb/http-handler) under the real Lambda runtime (Node 22 RIC in the emulator),
 // behind a local Function URL. Every refused request is checked against what the MongoDB server saw: nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigurationError } from '../src/errors.js';
+import { ConfigurationError } from '../src/shared/errors.js';
 import { createHttpHandler } from '../src/http-handler.js';
-import { signRequest } from '../src/signing.js';
+import { signRequest } from '../src/http/protocol/signing.js';
 import { startFunctionUrl, type FunctionUrl } from './support/function-url.js';
 import { startLambdaContainer, stopAllLambdaContainers, type LambdaContainer } from './support/lambda-emulator/index.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';

@@ -1,7 +1,7 @@
 // Request signing (src/signing.ts): what is covered by the HMAC, the replay window and the replay cache.
 import { createHmac, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MemoryReplayCache, SIGNATURE_HEADERS, signRequest, verifyRequest, type SignableRequest } from '../src/signing.js';
+import { MemoryReplayCache, SIGNATURE_HEADERS, signRequest, verifyRequest, type SignableRequest } from '../src/http/protocol/signing.js';
 
 const SECRET = 'k'.repeat(32) + '-current';
 const OLD_SECRET = 'o'.repeat(32) + '-previous';

@@ -3,7 +3,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeMongoClient, type MongoContext } from '../src/index.js';
-import { emitSafe } from '../src/logging.js';
+import { emitSafe } from '../src/shared/logging/emit.js';
 import { mongo } from '../src/middy.js';
 import { CaptureLogger } from './support/capture-logger.js';
 import { lambdaContext } from './support/lambda-context.js';

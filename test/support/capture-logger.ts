@@ -1,4 +1,4 @@
-import type { LoggerLike } from '../../src/logging.js';
+import type { LoggerLike } from '../../src/shared/logging/emit.js';
 
 export interface CapturedRecord {
   level: 'debug' | 'info' | 'warn' | 'error';

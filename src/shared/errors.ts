@@ -3,7 +3,7 @@
  * and the original error kept as `cause`. Messages say what is wrong and how to fix it, and never
  * contain a password: every message (and the message of the cause) passes through {@link redactText}.
  */
-import { redactText } from './redact.js';
+import { redactText } from './logging/redact.js';
 
 /** Stable machine-readable codes, one per failure users may want to branch on. */
 export const ErrorCodes = {

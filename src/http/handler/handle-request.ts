@@ -5,15 +5,15 @@
  */
 import { EJSON } from 'bson';
 import { MongoAPIError, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
-import { getMongoClient } from '../client-cache.js';
-import { ErrorCodes, isServerlessMongoError } from '../errors.js';
-import { emit, getDefaultLogger, type LoggerLike, type LogLevel } from '../logging.js';
-import { redactText } from '../redact.js';
-import { SIGNING_SCHEME, verifyRequest } from '../signing.js';
+import { getMongoClient } from '../../core/client/cache.js';
+import { ErrorCodes, isServerlessMongoError } from '../../shared/errors.js';
+import { emit, getDefaultLogger, type LoggerLike, type LogLevel } from '../../shared/logging/emit.js';
+import { redactText } from '../../shared/logging/redact.js';
+import { SIGNING_SCHEME, verifyRequest } from '../protocol/signing.js';
 import { readEvent, routeOf, type FunctionUrlEvent, type IncomingRequest } from './event.js';
 import { isRead, parseArguments, runOperation } from './operations.js';
 import type { ResolvedHttpHandlerOptions } from './options.js';
-import { HttpErrorCodes, isHttpOperation, type HttpOperation } from './protocol.js';
+import { HttpErrorCodes, isHttpOperation, type HttpOperation } from '../protocol/protocol.js';
 import { errorResponse, HttpRejection, successResponse, toExtendedJson, type FunctionUrlResult } from './rejection.js';
 
 /** The minimal Lambda context the handler reads. */

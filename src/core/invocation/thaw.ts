@@ -12,8 +12,11 @@
  *    the client rebuilt. Hot functions (gaps below `probeAfterMs`) pay no round trip.
  */
 import type { MongoClient } from 'mongodb';
-import type { ResolvedClientConfig } from './config.js';
-import { describeError, emit } from './logging.js';
+import { describeError, emit } from '../../shared/logging/emit.js';
+import { rebuildClient } from '../client/cache.js';
+import type { ClientLease } from '../client/lease.js';
+import type { ResolvedClientConfig } from '../config/resolve.js';
+import { beforeDeadline, type InvocationDeadline } from './deadline.js';
 
 export const THAW_DEFAULTS = {
   /**
@@ -113,3 +116,23 @@ export async function probeConnection(
   }
   return 'rebuild';
 }
+
+/**
+ * Whether the freeze/thaw check is due: thaw handling on, a client this invocation did not just create, idle for
+ * `thaw.settleAfterMs` or more. The one place that decides it, for the warm path and after a wait alike.
+ */
+export function thawCheckDue(thaw: ThawPlan, lease: ClientLease): thaw is Required<ThawOptions> {
+  return thaw !== false && !lease.cold && lease.idleMs >= thaw.settleAfterMs;
+}
+
+/**
+ * Settles socket events from the freeze, then probes after a long gap; returns the lease to use. The deadline's
+ * signal (an AbortController and a timer) is made only for a probe.
+ */
+export async function checkAfterThaw(lease: ClientLease, config: ResolvedClientConfig, thaw: Required<ThawOptions>, deadline: InvocationDeadline): Promise<ClientLease> {
+  await settleAfterThaw();
+  if (lease.idleMs < thaw.probeAfterMs) return lease;
+  const verdict = await probeConnection(lease.client, config, thaw.probeTimeoutMs, deadline.signal, lease.idleMs);
+  return verdict === 'healthy' ? lease : beforeDeadline(rebuildClient(config, lease), deadline.signal, config);
+}
+

@@ -7,6 +7,11 @@
  * alone added ~15 µs to an invocation's two round trips.
  */
 
+import { ConnectionError, ErrorCodes } from '../../shared/errors.js';
+import type { LambdaContextLike } from '../../shared/lambda-context.js';
+import type { ClientLease } from '../client/lease.js';
+import type { ResolvedClientConfig } from '../config/resolve.js';
+
 export const DEADLINE_DEFAULTS = {
   /**
    * How long before `context.getRemainingTimeInMillis()` runs out the signal fires: time to abort the
@@ -17,23 +22,18 @@ export const DEADLINE_DEFAULTS = {
 
 const NEVER = new AbortController().signal;
 
-/** Where the deadline comes from: the Lambda context, or anything with its `getRemainingTimeInMillis()`. */
-export interface DeadlineSource {
-  getRemainingTimeInMillis?: () => number;
-}
-
 /**
  * The deadline of one invocation. Create it with {@link startDeadline}. Nothing is computed until it is read: the
  * Lambda context's `getRemainingTimeInMillis()` counts down to the invocation's fixed deadline, so asking it late
  * gives the same moment. A class rather than closures: one is made per warm invocation.
  */
 export class InvocationDeadline {
-  readonly #source: DeadlineSource | undefined;
+  readonly #source: LambdaContextLike | undefined;
   readonly #marginMs: number;
   #controller: AbortController | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(source: DeadlineSource | undefined, marginMs: number) {
+  constructor(source: LambdaContextLike | undefined, marginMs: number) {
     this.#source = source;
     this.#marginMs = marginMs;
   }
@@ -84,6 +84,35 @@ export class InvocationDeadline {
  * The deadline of an invocation, `marginMs` before its Lambda timeout. Any timer is unref'd.
  * @param source the Lambda context; without one the deadline never comes
  */
-export function startDeadline(source: DeadlineSource | undefined, marginMs: number): InvocationDeadline {
+export function startDeadline(source: LambdaContextLike | undefined, marginMs: number): InvocationDeadline {
   return new InvocationDeadline(source, marginMs);
 }
+
+/**
+ * Waits for a connect, but not past the invocation deadline: then the invocation fails with time left to
+ * answer, while the connect goes on for the next invocation (a lease obtained late is released).
+ */
+export async function beforeDeadline(connecting: Promise<ClientLease>, signal: AbortSignal, config: ResolvedClientConfig): Promise<ClientLease> {
+  let onAbort: (() => void) | undefined;
+  const deadlinePassed = new Promise<typeof signal>((resolve) => {
+    // Only a pending connect gets here: a connected client was leased synchronously before.
+    if (signal.aborted) resolve(signal);
+    else {
+      onAbort = () => resolve(signal);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+  try {
+    const winner = await Promise.race([connecting, deadlinePassed]);
+    if (winner !== signal) return winner as ClientLease;
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+  connecting.then((late) => late.release(), () => undefined);
+  throw new ConnectionError(
+    ErrorCodes.DEADLINE_EXCEEDED,
+    `The invocation deadline came before the MongoDB client at ${config.redactedUri} was connected; the connect goes on for the next invocation (raise the function timeout or lower serverSelectionTimeoutMS)`,
+    { cause: signal.reason, secrets: config.secrets },
+  );
+}
+

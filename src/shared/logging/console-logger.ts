@@ -3,7 +3,7 @@
  * core's default wherever a Powertools Logger cannot be built (it creates a `node:console` Console, which
  * workerd does not implement). Workers Logs and `wrangler tail` index the fields.
  */
-import type { LoggerLike, LogLevel } from './logging.js';
+import type { LoggerLike, LogLevel } from './emit.js';
 
 const LEVELS: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 50 };
 

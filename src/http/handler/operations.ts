@@ -6,7 +6,7 @@
  */
 import type { Collection, Document } from 'mongodb';
 import { assertNoServerSideJavaScript, assertPipelineAllowed, isDocument, type GuardScope } from './guard.js';
-import { HttpErrorCodes, type HttpOperation } from './protocol.js';
+import { HttpErrorCodes, type HttpOperation } from '../protocol/protocol.js';
 import { HttpRejection } from './rejection.js';
 
 type ArgumentName = 'filter' | 'update' | 'document' | 'documents' | 'pipeline' | 'options';

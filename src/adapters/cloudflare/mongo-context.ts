@@ -2,8 +2,8 @@
  * What a Worker handler gets: the client and, when a database name is configured, its `Db`.
  */
 import type { Db, MongoClient } from 'mongodb';
-import { DB_NAME_ENV } from '../defaults.js';
-import { MongoHandle } from '../lazy-db.js';
+import { DB_NAME_ENV } from '../../core/config/defaults.js';
+import { MongoHandle } from '../../core/client/db.js';
 
 /** The `mongo` argument of a handler wrapped by `withMongo`, and what `createDurableObjectMongo().get()` returns. */
 export interface WorkerMongo {

@@ -3,7 +3,7 @@
  * path and turned into one error response at the top; a success is canonical Extended JSON.
  */
 import { EJSON, type Document } from 'bson';
-import { CONTENT_TYPE, type HttpErrorBody, type HttpErrorCode } from './protocol.js';
+import { CONTENT_TYPE, type HttpErrorBody, type HttpErrorCode } from '../protocol/protocol.js';
 
 /** The Lambda Function URL (payload 2.0) result shape. */
 export interface FunctionUrlResult {

@@ -1,7 +1,10 @@
 /**
  * `withMongo`: the middleware's lifecycle for plain async handlers, without middy.
  */
-import { openInvocation, planInvocation, prefetchClient, type InvocationContextLike, type MongoContext, type MongoContextWithoutSession, type MongoInvocationOptions } from './invocation.js';
+import type { LambdaContextLike } from '../shared/lambda-context.js';
+import type { MongoContext, MongoContextWithoutSession } from '../core/invocation/context.js';
+import { openInvocation } from '../core/invocation/open.js';
+import { planInvocation, prefetchClient, type MongoInvocationOptions } from '../core/invocation/plan.js';
 
 /** `context.mongo`'s type for the given options: without a session when `session: false`. */
 export type MongoContextFor<TOptions> = TOptions extends { session: false } ? MongoContextWithoutSession : MongoContext;
@@ -24,7 +27,7 @@ export type MongoContextFor<TOptions> = TOptions extends { session: false } ? Mo
  * });
  * ```
  */
-export function withMongo<TEvent, TResult, TContext extends object = InvocationContextLike, const TOptions extends MongoInvocationOptions = MongoInvocationOptions>(
+export function withMongo<TEvent, TResult, TContext extends object = LambdaContextLike, const TOptions extends MongoInvocationOptions = MongoInvocationOptions>(
   handler: (event: TEvent, context: TContext & { mongo: MongoContextFor<TOptions> }) => Promise<TResult>,
   options?: TOptions,
 ): (event: TEvent, context: TContext) => Promise<TResult> {
@@ -32,7 +35,7 @@ export function withMongo<TEvent, TResult, TContext extends object = InvocationC
   prefetchClient(plan);
   return async function withMongoHandler(event: TEvent, context: TContext): Promise<TResult> {
     // Awaits only what is pending: the warm path opens and finishes synchronously.
-    const opened = openInvocation(plan, context as InvocationContextLike);
+    const opened = openInvocation(plan, context as LambdaContextLike);
     const scope = opened instanceof Promise ? await opened : opened;
     const extended = Object.assign(context ?? {}, { mongo: scope.context }) as TContext & { mongo: MongoContextFor<TOptions> };
     let result: TResult;

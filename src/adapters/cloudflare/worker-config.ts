@@ -4,13 +4,14 @@
  * e.g. set with `wrangler secret put MONGODB_URI`), the core's defaults applied, and polling monitoring forced.
  */
 import type { MongoClient } from 'mongodb';
-import { CLIENT_CONFIG_KEYS, createClient, driverOptionHint, resolveValidated, validateClientConfig, type MongoClientConfig, type ResolvedClientConfig } from '../config.js';
-import { DB_NAME_ENV, URI_ENV } from '../defaults.js';
-import { connectFailure } from '../client-cache.js';
-import { ConfigurationError, ErrorCodes } from '../errors.js';
-import { emit } from '../logging.js';
-import { expectOptionsObject, rejectUnknownKeys } from '../options.js';
-import { createConsoleLogger } from '../console-logger.js';
+import { resolveValidated, type ResolvedClientConfig } from '../../core/config/resolve.js';
+import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, type MongoClientConfig } from '../../core/config/schema.js';
+import { connectFailure, createClient } from '../../core/client/connect.js';
+import { DB_NAME_ENV, URI_ENV } from '../../core/config/defaults.js';
+import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
+import { emit } from '../../shared/logging/emit.js';
+import { expectOptionsObject, rejectUnknownKeys } from '../../shared/validation.js';
+import { createConsoleLogger } from '../../shared/logging/console-logger.js';
 
 /**
  * Applied over the core's defaults, whatever `clientOptions` say.

@@ -5,9 +5,9 @@
  */
 import { request } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { closeMongoClient } from './client-cache.js';
-import { expectOption, expectOptionsObject, rejectUnknownKeys } from './options.js';
-import { emit, getDefaultLogger, type LoggerLike } from './logging.js';
+import { closeMongoClient } from './client/cache.js';
+import { expectOption, expectOptionsObject, rejectUnknownKeys } from '../shared/validation.js';
+import { emit, getDefaultLogger, type LoggerLike } from '../shared/logging/emit.js';
 
 export const SHUTDOWN_DEFAULTS = {
   /**

@@ -4,32 +4,11 @@
  * failed attempt is forgotten so the next call builds a fresh client.
  */
 import type { MongoClient } from 'mongodb';
-import { createClient, resolveClientConfig, type MongoClientConfig, type ResolvedClientConfig } from './config.js';
-import { ConnectionError, ErrorCodes } from './errors.js';
-import { emit, emitSafe } from './logging.js';
-
-interface CacheEntry {
-  readonly config: ResolvedClientConfig;
-  readonly client: MongoClient;
-  /** Settles once the first connect is over; rejected entries are removed from the cache first. */
-  readonly ready: Promise<MongoClient>;
-  connected: boolean;
-  /** Invocations holding a lease on this client right now. */
-  active: number;
-  /** When the last lease was released (the process may have been frozen since). */
-  idleSince: number;
-}
-
-/** What {@link acquireClient} returns: the client, whether this call created it, and how long it sat idle. */
-export interface ClientLease {
-  readonly client: MongoClient;
-  /** This call created (and connected) the client: a cold start. */
-  readonly cold: boolean;
-  /** Time since the client was last in use by an invocation, 0 when another invocation holds it now. */
-  readonly idleMs: number;
-  /** Marks the end of the invocation's use of the client (idempotent). */
-  release(): void;
-}
+import { emit, emitSafe } from '../../shared/logging/emit.js';
+import { resolveClientConfig, type ResolvedClientConfig } from '../config/resolve.js';
+import type { MongoClientConfig } from '../config/schema.js';
+import { connectFailure, createClient } from './connect.js';
+import { Lease, type CacheEntry, type ClientLease } from './lease.js';
 
 const entries = new Map<string, CacheEntry>();
 
@@ -105,31 +84,6 @@ export async function rebuildClient(config: ResolvedClientConfig, stale: ClientL
   return acquireClient(config);
 }
 
-/** A class, not a closure: one is made per warm invocation. */
-class Lease implements ClientLease {
-  readonly idleMs: number;
-  readonly #entry: CacheEntry;
-  #released = false;
-
-  constructor(
-    entry: CacheEntry,
-    readonly client: MongoClient,
-    readonly cold: boolean,
-  ) {
-    this.#entry = entry;
-    this.idleMs = cold || entry.active > 0 ? 0 : Date.now() - entry.idleSince;
-    entry.active++;
-  }
-
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    const entry = this.#entry;
-    entry.active--;
-    if (entry.active === 0) entry.idleSince = Date.now();
-  }
-}
-
 function startEntry(config: ResolvedClientConfig): CacheEntry {
   const client = createClient(config);
   if (client.options.timeoutMS !== undefined) {
@@ -161,24 +115,6 @@ function startEntry(config: ResolvedClientConfig): CacheEntry {
     ),
   };
   return entry;
-}
-
-/**
- * The error of a failed connect, logged as `client.connect.failed`: it names the redacted URI and the
- * selection timeout, keeps the driver's error as cause, and says what to check (`check`, per platform).
- */
-export function connectFailure(config: ResolvedClientConfig, client: MongoClient, error: unknown, startedAt: number, check: string): ConnectionError {
-  const failure = new ConnectionError(
-    ErrorCodes.CONNECT_FAILED,
-    `Could not connect to MongoDB at ${config.redactedUri} within serverSelectionTimeoutMS=${client.options.serverSelectionTimeoutMS}: ${error instanceof Error ? error.message : String(error)}. Check that ${check}`,
-    { cause: error, secrets: config.secrets },
-  );
-  emit(config.logger, 'error', 'client.connect.failed', 'Could not connect to MongoDB', {
-    connectDurationMs: Math.round(performance.now() - startedAt),
-    uri: config.redactedUri,
-    error: failure,
-  }, config.secrets);
-  return failure;
 }
 
 /**

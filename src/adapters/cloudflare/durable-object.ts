@@ -5,7 +5,7 @@
  * of a connect). Route the Worker's database work to the object with a stub.
  */
 import type { MongoClient } from 'mongodb';
-import type { ResolvedClientConfig } from '../config.js';
+import type { ResolvedClientConfig } from '../../core/config/resolve.js';
 import { createWorkerMongo, type WorkerMongo } from './mongo-context.js';
 import { closeWorkerClient, connectWorkerClient, planWorkerMongo, resolveWorkerConfig, type WorkerMongoOptions } from './worker-config.js';
 

@@ -4,8 +4,8 @@
  * adapter's `mongo` argument.
  */
 import type { Db, MongoClient } from 'mongodb';
-import { DB_NAME_ENV } from './defaults.js';
-import { ConfigurationError, ErrorCodes } from './errors.js';
+import { DB_NAME_ENV } from '../config/defaults.js';
+import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 
 /** How one platform names the property and the ways to configure a database name, for the error. */
 export interface DbNaming {

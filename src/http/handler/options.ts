@@ -2,11 +2,11 @@
  * Options of `createHttpHandler`: defaults, validation (unknown keys and wrong types are a
  * ConfigurationError naming the option, like the core's), and the resolved form the handler runs with.
  */
-import { validateClientConfig, type MongoClientConfig } from '../config.js';
-import { ConfigurationError, ErrorCodes } from '../errors.js';
-import { expectOption, expectOptionsObject, isPlainObject, rejectUnknownKeys } from '../options.js';
-import { MemoryReplayCache, SIGNING_DEFAULTS, type ReplayCache } from '../signing.js';
-import { HTTP_OPERATIONS, isHttpOperation, type HttpOperation } from './protocol.js';
+import { validateClientConfig, type MongoClientConfig } from '../../core/config/schema.js';
+import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
+import { expectOption, expectOptionsObject, isPlainObject, rejectUnknownKeys } from '../../shared/validation.js';
+import { MemoryReplayCache, SIGNING_DEFAULTS, type ReplayCache } from '../protocol/signing.js';
+import { HTTP_OPERATIONS, isHttpOperation, type HttpOperation } from '../protocol/protocol.js';
 
 export const HTTP_HANDLER_DEFAULTS = {
   /**

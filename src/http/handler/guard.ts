@@ -4,7 +4,7 @@
  * collections, `$out`/`$merge` write them, `$where`/`$function`/`$accumulator` run JavaScript on the server.
  * Pipelines may only use the stages below, and may only name allow-listed collections.
  */
-import { HttpErrorCodes } from './protocol.js';
+import { HttpErrorCodes } from '../protocol/protocol.js';
 import { HttpRejection } from './rejection.js';
 
 /** Operators that run JavaScript on the server; refused anywhere in a request. */

@@ -1,0 +1,55 @@
+/**
+ * A cached client and the leases invocations hold on it. A lease tells the invocation how long the client sat
+ * idle before it (how long the process may have been frozen) and marks when the invocation's use of it ends.
+ */
+import type { MongoClient } from 'mongodb';
+import type { ResolvedClientConfig } from '../config/resolve.js';
+
+/** One cached client. */
+export interface CacheEntry {
+  readonly config: ResolvedClientConfig;
+  readonly client: MongoClient;
+  /** Settles once the first connect is over; rejected entries are removed from the cache first. */
+  readonly ready: Promise<MongoClient>;
+  connected: boolean;
+  /** Invocations holding a lease on this client right now. */
+  active: number;
+  /** When the last lease was released (the process may have been frozen since). */
+  idleSince: number;
+}
+
+/** What the cache gives an invocation: the client, whether this call created it, and how long it sat idle. */
+export interface ClientLease {
+  readonly client: MongoClient;
+  /** This call created (and connected) the client: a cold start. */
+  readonly cold: boolean;
+  /** Time since the client was last in use by an invocation, 0 when another invocation holds it now. */
+  readonly idleMs: number;
+  /** Marks the end of the invocation's use of the client (idempotent). */
+  release(): void;
+}
+
+/** A class, not a closure: one is made per warm invocation. */
+export class Lease implements ClientLease {
+  readonly idleMs: number;
+  readonly #entry: CacheEntry;
+  #released = false;
+
+  constructor(
+    entry: CacheEntry,
+    readonly client: MongoClient,
+    readonly cold: boolean,
+  ) {
+    this.#entry = entry;
+    this.idleMs = cold || entry.active > 0 ? 0 : Date.now() - entry.idleSince;
+    entry.active++;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    const entry = this.#entry;
+    entry.active--;
+    if (entry.active === 0) entry.idleSince = Date.now();
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Resolution: the caller's options, the adapter's platform inputs and the environment become the one
+ * configuration the client cache and the invocation lifecycle use. Nothing changes a configuration once resolved.
+ */
+import type { MongoClientOptions } from 'mongodb';
+import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
+import { getDefaultLogger, type LoggerLike } from '../../shared/logging/emit.js';
+import { addSecret, redactUri, secretsOfUri } from '../../shared/logging/redact.js';
+import { expectOptionsObject, rejectUnknownKeys } from '../../shared/validation.js';
+import { stableKey } from './cache-key.js';
+import { DB_NAME_ENV, FUNCTION_NAME_ENV, LAMBDA_CLIENT_DEFAULTS, URI_ENV } from './defaults.js';
+import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, validateDbName, type MongoClientConfig } from './schema.js';
+import { databaseOfUri, queryKeysOf } from './uri.js';
+
+/** A place `uri` and `dbName` are read from when the options do not give them (`process.env`, a Worker's bindings). */
+export interface EnvironmentSource {
+  /** The value of a variable, if set. */
+  read(name: string): unknown;
+  /** How the variable is named in messages: `MONGODB_URI`, "the MONGODB_URI binding". */
+  describe(name: string): string;
+}
+
+/** What an adapter adds to resolution, stated as inputs: its platform's defaults, its cache namespace, its sources. */
+export interface PlatformInputs {
+  /** Clients of two namespaces are never shared, even for equal options. */
+  readonly namespace: string;
+  /** Client options over the core's defaults: under the URI's and the caller's, like the defaults. */
+  readonly clientDefaults?: Readonly<Record<string, unknown>>;
+  /** Client options over everything; the adapter's plan checks that the caller does not ask for another value. */
+  readonly requiredClientOptions?: Readonly<Record<string, unknown>>;
+  /** Where `uri` and `dbName` come from when not in the options, first match wins. @default process.env */
+  readonly environment?: readonly EnvironmentSource[];
+}
+
+/** `process.env`. */
+export const PROCESS_ENV: EnvironmentSource = {
+  read: (name) => process.env[name],
+  describe: (name) => name,
+};
+
+/** The core's platform (Lambda and plain Node.js): its defaults are {@link LAMBDA_CLIENT_DEFAULTS}. */
+export const CORE_PLATFORM: PlatformInputs = { namespace: 'core' };
+
+/** What {@link resolveClientConfig} returns: everything needed to find or build the cached client. */
+export interface ResolvedClientConfig {
+  readonly uri: string;
+  /** Where the URI came from, for error messages: the `uri` option, `MONGODB_URI`, a binding. */
+  readonly uriSource: string;
+  readonly redactedUri: string;
+  readonly dbName: string | undefined;
+  /** The options handed to `new MongoClient`: defaults not set in the URI, then the caller's, then the platform's required ones. */
+  readonly clientOptions: MongoClientOptions;
+  readonly logger: LoggerLike;
+  /** Strings to scrub from logs and errors (passwords, tokens). */
+  readonly secrets: readonly string[];
+  /** Equal configurations share one cached client. */
+  readonly cacheKey: string;
+}
+
+/**
+ * Validates `options`, fills in the environment and the defaults.
+ * @throws {ConfigurationError} for a missing URI, an unknown key or a wrong type
+ */
+export function resolveClientConfig(options: MongoClientConfig | undefined, where = 'getMongoClient()', platform: PlatformInputs = CORE_PLATFORM): ResolvedClientConfig {
+  expectOptionsObject(where, options);
+  const input = (options ?? {}) as Record<string, unknown>;
+  rejectUnknownKeys(where, input, CLIENT_CONFIG_KEYS, driverOptionHint);
+  validateClientConfig(where, input);
+  return resolveValidated(options ?? {}, platform);
+}
+
+/** {@link resolveClientConfig} without the key and type checks, for callers that already made them (a plan). */
+export function resolveValidated(options: MongoClientConfig, platform: PlatformInputs = CORE_PLATFORM): ResolvedClientConfig {
+  const environment = platform.environment ?? [PROCESS_ENV];
+  const fromEnvironment = options.uri === undefined ? readVariable(environment, URI_ENV) : undefined;
+  const uri = options.uri ?? fromEnvironment?.value;
+  if (uri === undefined) {
+    throw new ConfigurationError(
+      ErrorCodes.MISSING_URI,
+      `No MongoDB connection string: set the ${URI_ENV} environment variable or pass the \`uri\` option (mongodb://user:password@host/database or mongodb+srv://...)`,
+      { option: URI_ENV },
+    );
+  }
+  const uriSource = fromEnvironment?.source ?? 'the `uri` option';
+  const secrets = secretsOfUri(uri);
+  const userOptions = (options.clientOptions ?? {}) as Record<string, unknown>;
+  const auth = userOptions.auth as { password?: unknown } | undefined;
+  if (typeof auth?.password === 'string') addSecret(secrets, auth.password);
+
+  let dbName = options.dbName;
+  if (dbName === undefined) {
+    const named = readVariable(environment, DB_NAME_ENV);
+    if (named) validateDbName(named.value, named.source);
+    dbName = named?.value ?? databaseOfUri(uri);
+  }
+
+  const clientOptions = {
+    ...defaultsNotIn(uri, { ...LAMBDA_CLIENT_DEFAULTS, ...functionAppName(), ...platform.clientDefaults }),
+    ...userOptions,
+    ...platform.requiredClientOptions,
+  } as MongoClientOptions;
+  return {
+    uri,
+    uriSource,
+    redactedUri: redactUri(uri),
+    dbName,
+    clientOptions,
+    logger: options.logger ?? getDefaultLogger(),
+    secrets,
+    cacheKey: `${platform.namespace}\u0000${uri}\u0000${stableKey(userOptions)}`,
+  };
+}
+
+/** The first non-blank value of `name` among the sources, trimmed, and how it is named. */
+function readVariable(environment: readonly EnvironmentSource[], name: string): { value: string; source: string } | undefined {
+  for (const source of environment) {
+    const value = source.read(name);
+    if (typeof value === 'string' && value.trim() !== '') return { value: value.trim(), source: source.describe(name) };
+  }
+  return undefined;
+}
+
+/** Lambda's function name becomes the driver's `appName` (seen in server logs and Atlas metrics). */
+function functionAppName(): { appName?: string } {
+  const functionName = process.env[FUNCTION_NAME_ENV];
+  return functionName ? { appName: functionName } : {};
+}
+
+/** The defaults minus those the URI sets itself (URI options are case-insensitive). */
+function defaultsNotIn(uri: string, defaults: Record<string, unknown>): Record<string, unknown> {
+  const inUri = new Set(queryKeysOf(uri).map((key) => key.toLowerCase()));
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(defaults)) if (!inUri.has(key.toLowerCase())) kept[key] = value;
+  return kept;
+}

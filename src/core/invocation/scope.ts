@@ -1,0 +1,131 @@
+/**
+ * One invocation's resources and their cleanup: the lease on the client, the session (and transaction), the
+ * deadline. Finishing commits or aborts, then always ends the session and releases the lease.
+ */
+import type { ClientSession } from 'mongodb';
+import { ErrorCodes, TransactionError } from '../../shared/errors.js';
+import { emit, emitSafe } from '../../shared/logging/emit.js';
+import type { ClientLease } from '../client/lease.js';
+import type { ResolvedClientConfig } from '../config/resolve.js';
+import { InvocationMongo, type MongoContext, type MongoContextWithoutSession } from './context.js';
+import type { InvocationDeadline } from './deadline.js';
+
+type Outcome = 'success' | 'error';
+
+/** One invocation's resources and their cleanup. Create with {@link openInvocation}. */
+export class InvocationScope {
+  readonly context: MongoContext | MongoContextWithoutSession;
+  #state: 'open' | 'finishing' | 'closed' = 'open';
+
+  /**
+   * @param debug whether this invocation's DEBUG records are wanted (asked of the logger once, at its start)
+   */
+  constructor(
+    readonly config: ResolvedClientConfig,
+    readonly lease: ClientLease,
+    readonly session: ClientSession | undefined,
+    readonly deadline: InvocationDeadline,
+    readonly requestId: string | undefined,
+    private readonly registry: Set<InvocationScope>,
+    private readonly debug: boolean,
+  ) {
+    registry.add(this);
+    this.context = new InvocationMongo(lease.client, session, deadline, config.dbName) as unknown as MongoContext;
+  }
+
+  /**
+   * Commits (on success) or aborts (on error) the transaction, then ends the session.
+   * On success a failed commit throws a {@link TransactionError} after the session was ended.
+   * On error it never throws: cleanup failures are logged, the handler's error stays the one reported.
+   * Calling it again is a no-op.
+   *
+   * Returns nothing when all of it is done synchronously (no transaction, and the driver ended the session before
+   * returning, as driver 7 does): the warm path then takes no trip through the microtask queue.
+   */
+  finish(outcome: Outcome): Promise<void> | undefined {
+    if (this.#state !== 'open') return undefined;
+    this.#state = 'finishing';
+    this.deadline.dispose();
+    const { session } = this;
+    if (session?.inTransaction()) return this.#finishTransaction(session, outcome);
+    const ending = session && this.#endSession(session);
+    if (ending) return ending.then(() => this.#close());
+    this.#close();
+    return undefined;
+  }
+
+  async #finishTransaction(session: ClientSession, outcome: Outcome): Promise<void> {
+    let commitError: TransactionError | undefined;
+    try {
+      if (outcome === 'success') commitError = await this.#commit(session);
+      else await this.#abort(session);
+    } finally {
+      await this.#endSession(session);
+      this.#close();
+    }
+    if (commitError) throw commitError;
+  }
+
+  #close(): void {
+    this.lease.release();
+    this.registry.delete(this);
+    this.#state = 'closed';
+  }
+
+  async #commit(session: ClientSession): Promise<TransactionError | undefined> {
+    const { config } = this;
+    try {
+      await session.commitTransaction();
+      emitSafe(config.logger, 'debug', 'transaction.committed', 'Committed the invocation transaction', { requestId: this.requestId });
+      return undefined;
+    } catch (error) {
+      const failure = new TransactionError(
+        ErrorCodes.COMMIT_FAILED,
+        `Committing the invocation's transaction failed, its writes were not applied: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error, secrets: config.secrets },
+      );
+      emit(config.logger, 'error', 'transaction.commit.failed', 'Committing the invocation transaction failed', { requestId: this.requestId, error: failure }, config.secrets);
+      return failure;
+    }
+  }
+
+  async #abort(session: ClientSession): Promise<void> {
+    const { config } = this;
+    try {
+      await session.abortTransaction();
+      emitSafe(config.logger, 'debug', 'transaction.aborted', 'Aborted the invocation transaction', { requestId: this.requestId });
+    } catch (error) {
+      emit(config.logger, 'warn', 'cleanup.failed', 'Aborting the invocation transaction failed (the server aborts it when the session ends or times out)', { requestId: this.requestId, error }, config.secrets);
+    }
+  }
+
+  /** Ends the session; returns a promise only when the driver did not end it synchronously. Never rejects. */
+  #endSession(session: ClientSession): Promise<void> | undefined {
+    let ending: Promise<void>;
+    try {
+      ending = session.endSession();
+    } catch (error) {
+      this.#endFailed(error);
+      return undefined;
+    }
+    if (!session.hasEnded) return ending.then(() => this.#ended(session), (error: unknown) => this.#endFailed(error));
+    ending.catch((error: unknown) => this.#endFailed(error));
+    this.#ended(session);
+    return undefined;
+  }
+
+  #ended(session: ClientSession): void {
+    if (this.debug) emitSafe(this.config.logger, 'debug', 'session.ended', 'Ended the invocation session', { requestId: this.requestId, lsid: lsidOf(session) });
+  }
+
+  #endFailed(error: unknown): void {
+    const { config } = this;
+    emit(config.logger, 'warn', 'cleanup.failed', 'Ending the invocation session failed', { requestId: this.requestId, error }, config.secrets);
+  }
+}
+
+/** The hex `lsid` of a session once the driver assigned one (it does at the first command). */
+function lsidOf(session: ClientSession): string | undefined {
+  const id = session.id?.id;
+  return id ? Buffer.from(id.buffer).toString('hex') : undefined;
+}
