@@ -5,8 +5,8 @@
  */
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { openInvocation } from '../core/invocation/open.js';
-import { planInvocation, prefetchClient, type MongoInvocationOptions } from '../core/invocation/plan.js';
+import { openInvocation, prefetchClient } from '../core/invocation/open.js';
+import { planInvocation, type MongoInvocationOptions } from '../core/invocation/plan.js';
 import type { InvocationScope } from '../core/invocation/scope.js';
 import type { MongoContextFor } from './with-mongo.js';
 

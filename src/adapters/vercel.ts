@@ -11,11 +11,14 @@
  * settles once the pool's connections are actually closed.
  */
 import type { MongoClient } from 'mongodb';
-import { acquireClient } from '../core/client/cache.js';
-import { resolveClientConfig, type ResolvedClientConfig } from '../core/config/resolve.js';
-import type { MongoClientConfig } from '../core/config/schema.js';
+import type { PlatformInputs, ResolvedClientConfig } from '../core/config/resolve.js';
+import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, type MongoClientConfig } from '../core/config/schema.js';
+import { uriOption } from '../core/config/uri.js';
+import { openInvocation } from '../core/invocation/open.js';
+import { planWithoutSession, resolvedConfigOf } from '../core/invocation/plan.js';
 import { ConfigurationError, ErrorCodes } from '../shared/errors.js';
 import { emit } from '../shared/logging/emit.js';
+import { expectOptionsObject, rejectUnknownKeys } from '../shared/validation.js';
 
 /** Applied over the core's Lambda defaults unless `clientOptions` or the URI set the option. */
 export const VERCEL_CLIENT_DEFAULTS = {
@@ -58,28 +61,42 @@ type VercelEvent = 'pool.attached' | 'pool.attach.failed';
  * ```
  */
 export async function getMongoClient(options?: MongoClientConfig): Promise<MongoClient> {
-  const config = vercelConfig(resolveClientConfig(options, WHERE), options);
-  const lease = await acquireClient(config);
-  // Like the core's getMongoClient: no invocation scope to hold the lease for.
-  lease.release();
-  if (lease.cold && process.env[VERCEL_ENV]) await attachPool(lease.client, config);
+  const plan = planWithoutSession(checkedOptions(options), VERCEL_PLATFORM);
+  rejectNeverIdle(resolvedConfigOf(plan));
+  // The invocation lifecycle without a session: the freeze/thaw check after a suspension, then the lease is
+  // given back at once (a route handler has no end the adapter could wait for).
+  const opened = openInvocation(plan, undefined);
+  const scope = opened instanceof Promise ? await opened : opened;
+  const { lease } = scope;
+  void scope.finish('success');
+  if (lease.cold && process.env[VERCEL_ENV]) await attachPool(lease.client, scope.config);
   return lease.client;
 }
 
-function vercelConfig(config: ResolvedClientConfig, options: MongoClientConfig | undefined): ResolvedClientConfig {
-  const userSet = (options?.clientOptions as { maxIdleTimeMS?: unknown } | undefined)?.maxIdleTimeMS;
-  const inUri = /[?&]maxIdleTimeMS=(\d+)/i.exec(config.uri)?.[1];
-  const clientOptions = { ...config.clientOptions };
-  // The core's default is in clientOptions only when neither the caller nor the URI set the option.
-  if (userSet === undefined && inUri === undefined) clientOptions.maxIdleTimeMS = VERCEL_CLIENT_DEFAULTS.maxIdleTimeMS;
-  if (userSet === 0 || inUri === '0') {
-    throw new ConfigurationError(
-      ErrorCodes.INVALID_OPTION,
-      `maxIdleTimeMS of ${WHERE} must not be 0 (${userSet === 0 ? 'clientOptions' : 'the connection string'}): idle connections would never close, and a suspended Fluid instance would keep them open on the server; leave it out for ${VERCEL_CLIENT_DEFAULTS.maxIdleTimeMS} ms`,
-      { option: 'maxIdleTimeMS', secrets: config.secrets },
-    );
-  }
-  return { ...config, clientOptions, cacheKey: `${config.cacheKey}\u0000vercel` };
+/** The Vercel platform: its defaults over the core's, and clients of their own in the cache. */
+const VERCEL_PLATFORM: PlatformInputs = { namespace: 'vercel', clientDefaults: VERCEL_CLIENT_DEFAULTS };
+
+/** Checks the options like the core's `getMongoClient()`, and `maxIdleTimeMS` in them. @throws {ConfigurationError} */
+function checkedOptions(options: MongoClientConfig | undefined): MongoClientConfig {
+  expectOptionsObject(WHERE, options);
+  const input = (options ?? {}) as Record<string, unknown>;
+  rejectUnknownKeys(WHERE, input, CLIENT_CONFIG_KEYS, driverOptionHint);
+  validateClientConfig(WHERE, input);
+  if ((input.clientOptions as { maxIdleTimeMS?: unknown } | undefined)?.maxIdleTimeMS === 0) neverIdleError('clientOptions', []);
+  return input as MongoClientConfig;
+}
+
+/** `maxIdleTimeMS=0` in the connection string. @throws {ConfigurationError} */
+function rejectNeverIdle(config: ResolvedClientConfig): void {
+  if (uriOption(config.uri, 'maxIdleTimeMS') === '0') neverIdleError('the connection string', config.secrets);
+}
+
+function neverIdleError(where: string, secrets: readonly string[]): never {
+  throw new ConfigurationError(
+    ErrorCodes.INVALID_OPTION,
+    `maxIdleTimeMS of ${WHERE} must not be 0 (${where}): idle connections would never close, and a suspended Fluid instance would keep them open on the server; leave it out for ${VERCEL_CLIENT_DEFAULTS.maxIdleTimeMS} ms`,
+    { option: 'maxIdleTimeMS', secrets },
+  );
 }
 
 async function attachPool(client: MongoClient, config: ResolvedClientConfig): Promise<void> {

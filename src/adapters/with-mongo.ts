@@ -3,8 +3,8 @@
  */
 import type { LambdaContextLike } from '../shared/lambda-context.js';
 import type { MongoContext, MongoContextWithoutSession } from '../core/invocation/context.js';
-import { openInvocation } from '../core/invocation/open.js';
-import { planInvocation, prefetchClient, type MongoInvocationOptions } from '../core/invocation/plan.js';
+import { openInvocation, prefetchClient } from '../core/invocation/open.js';
+import { planInvocation, type MongoInvocationOptions } from '../core/invocation/plan.js';
 
 /** `context.mongo`'s type for the given options: without a session when `session: false`. */
 export type MongoContextFor<TOptions> = TOptions extends { session: false } ? MongoContextWithoutSession : MongoContext;

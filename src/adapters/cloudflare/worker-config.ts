@@ -4,10 +4,9 @@
  * e.g. set with `wrangler secret put MONGODB_URI`), the core's defaults applied, and polling monitoring forced.
  */
 import type { MongoClient } from 'mongodb';
-import { resolveValidated, type ResolvedClientConfig } from '../../core/config/resolve.js';
+import { PROCESS_ENV, resolveValidated, type ResolvedClientConfig } from '../../core/config/resolve.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, type MongoClientConfig } from '../../core/config/schema.js';
 import { connectFailure, createClient } from '../../core/client/connect.js';
-import { DB_NAME_ENV, URI_ENV } from '../../core/config/defaults.js';
 import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 import { emit } from '../../shared/logging/emit.js';
 import { expectOptionsObject, rejectUnknownKeys } from '../../shared/validation.js';
@@ -66,23 +65,11 @@ export function planWorkerMongo(options: WorkerMongoOptions | undefined, where: 
  */
 export function resolveWorkerConfig(plan: WorkerPlan, env: unknown): ResolvedClientConfig {
   const bindings = env !== null && typeof env === 'object' ? (env as Record<string, unknown>) : {};
-  const options: MongoClientConfig = { ...plan.options };
-  let uriSource: string | undefined;
-  if (options.uri === undefined && typeof bindings[URI_ENV] === 'string' && bindings[URI_ENV].trim() !== '') {
-    options.uri = bindings[URI_ENV].trim();
-    uriSource = `the ${URI_ENV} binding`;
-  }
-  if (options.dbName === undefined && typeof bindings[DB_NAME_ENV] === 'string' && bindings[DB_NAME_ENV].trim() !== '') {
-    options.dbName = bindings[DB_NAME_ENV].trim();
-    validateClientConfig(`the ${DB_NAME_ENV} binding`, { dbName: options.dbName });
-  }
-  const config = resolveValidated(options);
-  return {
-    ...config,
-    uriSource: uriSource ?? config.uriSource,
-    clientOptions: { ...config.clientOptions, ...WORKER_CLIENT_DEFAULTS },
-    cacheKey: `${config.cacheKey}\u0000workers`,
-  };
+  return resolveValidated(plan.options, {
+    namespace: 'workers',
+    requiredClientOptions: WORKER_CLIENT_DEFAULTS,
+    environment: [{ read: (name) => bindings[name], describe: (name) => `the ${name} binding` }, PROCESS_ENV],
+  });
 }
 
 /**

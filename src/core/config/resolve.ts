@@ -90,7 +90,7 @@ export function resolveValidated(options: MongoClientConfig, platform: PlatformI
   let dbName = options.dbName;
   if (dbName === undefined) {
     const named = readVariable(environment, DB_NAME_ENV);
-    if (named) validateDbName(named.value, named.source);
+    if (named) validateDbName(named.value, named.source, DB_NAME_ENV);
     dbName = named?.value ?? databaseOfUri(uri);
   }
 

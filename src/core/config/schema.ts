@@ -72,7 +72,7 @@ export function validateClientConfig(where: string, options: Record<string, unkn
   if (typeof options.uri === 'string' && options.uri.trim() === '') {
     throw new ConfigurationError(ErrorCodes.INVALID_OPTION, `Option \`uri\` of ${where} is an empty string: pass a connection string or leave it out to use ${URI_ENV}`, { option: 'uri' });
   }
-  if (typeof options.dbName === 'string') validateDbName(options.dbName, '`dbName` option');
+  if (typeof options.dbName === 'string') validateDbName(options.dbName, '`dbName` option', 'dbName');
   const clientOptions = options.clientOptions as Record<string, unknown> | undefined;
   if (clientOptions) {
     for (const [key, value] of Object.entries(LAMBDA_CLIENT_DEFAULTS)) {
@@ -82,13 +82,16 @@ export function validateClientConfig(where: string, options: Record<string, unkn
   }
 }
 
-/** @param source where the name came from, for the error: "`dbName` option", `MONGODB_DB_NAME`, a binding */
-export function validateDbName(name: string, source: string): void {
+/**
+ * @param source where the name came from, for the message: "`dbName` option", `MONGODB_DB_NAME`, a binding
+ * @param option the error's `option`: `dbName` or the variable's name
+ */
+export function validateDbName(name: string, source: string, option: string): void {
   if (name === '' || /[/\\. "$*<>:|?\u0000]/.test(name) || Buffer.byteLength(name) > 63) {
     throw new ConfigurationError(
       ErrorCodes.INVALID_OPTION,
       `The database name from ${source} is not valid: it must be 1-63 bytes without any of / \\ . " $ * < > : | ? or spaces`,
-      { option: source.startsWith('`') ? 'dbName' : source },
+      { option },
     );
   }
 }

@@ -83,3 +83,20 @@ function startScope(
   return new InvocationScope(config, lease, session, deadline, requestId, plan.open, debug);
 }
 
+/**
+ * Starts connecting the plan's client now (the init phase) when `prefetch` is on. Never throws: a configuration
+ * error surfaces at the first invocation, a connect failure is logged and not cached.
+ */
+export function prefetchClient(plan: InvocationPlan): void {
+  if (!plan.prefetch) return;
+  let config: ResolvedClientConfig;
+  try {
+    config = resolvedConfigOf(plan);
+  } catch {
+    return;
+  }
+  acquireClient(config).then(
+    (lease) => lease.release(),
+    () => undefined,
+  );
+}

@@ -5,7 +5,6 @@
 import type { ClientSessionOptions, TransactionOptions } from 'mongodb';
 import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 import { expectOption, expectOptionsObject, rejectUnknownKeys } from '../../shared/validation.js';
-import { acquireClient } from '../client/cache.js';
 import { DB_NAME_ENV, FUNCTION_NAME_ENV, URI_ENV } from '../config/defaults.js';
 import { CORE_PLATFORM, resolveValidated, type PlatformInputs, type ResolvedClientConfig } from '../config/resolve.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, type MongoClientConfig } from '../config/schema.js';
@@ -49,6 +48,8 @@ export interface MongoInvocationOptions extends MongoClientConfig {
 /** The options after validation. */
 export interface InvocationPlan {
   client: MongoClientConfig;
+  /** The adapter's platform: its client defaults, cache namespace and environment sources. */
+  platform: PlatformInputs;
   session: ClientSessionOptions | false;
   transaction: TransactionOptions | false;
   thaw: ThawPlan;
@@ -68,7 +69,7 @@ const THAW_OPTION_KEYS = ['settleAfterMs', 'probeAfterMs', 'probeTimeoutMs'] as 
  * The URI and environment are read later, at the first invocation.
  * @throws {ConfigurationError} unknown key or wrong type
  */
-export function planInvocation(options: MongoInvocationOptions | undefined, where: string): InvocationPlan {
+export function planInvocation(options: MongoInvocationOptions | undefined, where: string, platform: PlatformInputs = CORE_PLATFORM): InvocationPlan {
   expectOptionsObject(where, options);
   const input = (options ?? {}) as Record<string, unknown>;
   rejectUnknownKeys(where, input, INVOCATION_OPTION_KEYS, driverOptionHint);
@@ -86,6 +87,7 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
   }
   return {
     client,
+    platform,
     session: session === true ? {} : session,
     transaction: transaction === true ? {} : transaction,
     thaw: planThaw(thawOption ?? true, where),
@@ -96,21 +98,20 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
 }
 
 /**
- * Starts connecting the plan's client now (the init phase) when `prefetch` is on. Never throws: a configuration
- * error surfaces at the first invocation, a connect failure is logged and not cached.
+ * The plan of an entry point that validated its own options and runs no session (the HTTP handler, the Vercel
+ * adapter): the freeze/thaw check and the deadline with their defaults, no prefetch.
  */
-export function prefetchClient(plan: InvocationPlan): void {
-  if (!plan.prefetch) return;
-  let config: ResolvedClientConfig;
-  try {
-    config = resolvedConfigOf(plan);
-  } catch {
-    return;
-  }
-  acquireClient(config).then(
-    (lease) => lease.release(),
-    () => undefined,
-  );
+export function planWithoutSession(client: MongoClientConfig, platform: PlatformInputs = CORE_PLATFORM): InvocationPlan {
+  return {
+    client,
+    platform,
+    session: false,
+    transaction: false,
+    thaw: { ...THAW_DEFAULTS },
+    deadlineMarginMs: DEADLINE_DEFAULTS.deadlineMarginMs,
+    prefetch: false,
+    open: new Set(),
+  };
 }
 
 function planThaw(thaw: boolean | ThawOptions, where: string): ThawPlan {
@@ -135,7 +136,7 @@ export function resolvedConfigOf(plan: InvocationPlan): ResolvedClientConfig {
   const key = `${env[URI_ENV]}\u0000${env[DB_NAME_ENV]}\u0000${env[FUNCTION_NAME_ENV]}`;
   const { resolved } = plan;
   if (resolved?.key === key) return resolved.config;
-  const config = resolveValidated(plan.client);
+  const config = resolveValidated(plan.client, plan.platform);
   plan.resolved = { key, config };
   return config;
 }

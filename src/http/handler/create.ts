@@ -4,17 +4,19 @@
  * allow-listed collections, with Extended JSON in and out, size and time limits, and signed requests.
  * Its client is `serverless-mongodb/http`.
  */
-import { handleRequest, type HandlerContextLike } from './handle-request.js';
+import type { LambdaContextLike } from '../../shared/lambda-context.js';
+import { handleRequest } from './handle-request.js';
 import { resolveHttpHandlerOptions, type HttpHandlerOptions } from './options.js';
 import type { FunctionUrlEvent } from './event.js';
 import type { FunctionUrlResult } from './rejection.js';
 
 /** A Lambda handler for a Function URL (or an API Gateway HTTP API, payload 2.0). */
-export type HttpHandler = (event: FunctionUrlEvent, context?: HandlerContextLike) => Promise<FunctionUrlResult>;
+export type HttpHandler = (event: FunctionUrlEvent, context?: LambdaContextLike) => Promise<FunctionUrlResult>;
 
 /**
  * Creates the Function URL handler. Options are checked here (call it at module scope: a mistake fails the
- * init phase); the MongoDB client is the core's cached one, connected at the first admitted request.
+ * init phase); the MongoDB client is the core's cached one, connected at the first admitted request and checked
+ * after a freeze like `mongo()`'s (the same invocation lifecycle, without a session).
  *
  * Every request is refused before any database work unless it is a POST, within `maxBodyBytes`, signed with
  * one of the secrets inside the replay window and never seen before, for an allow-listed operation,

@@ -1,14 +1,19 @@
 /**
  * One request through the HTTP handler. Everything that can refuse it runs before any database work, in
  * this order: method (405), size (413), authentication (401), path (404), allow-list (403), Extended JSON and
- * arguments (400/403). Only then is the cached client fetched and the operation run, within the time limit.
+ * arguments (400/403). Only then does the request open an invocation (the cached client, checked after a freeze,
+ * as for every Lambda entry point; no session) and run the operation, within the time limit.
  */
 import { EJSON } from 'bson';
 import { MongoAPIError, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
-import { getMongoClient } from '../../core/client/cache.js';
+import { cachedDb } from '../../core/client/db.js';
+import { startDeadline } from '../../core/invocation/deadline.js';
+import { openInvocation } from '../../core/invocation/open.js';
+import type { InvocationScope } from '../../core/invocation/scope.js';
 import { ErrorCodes, isServerlessMongoError } from '../../shared/errors.js';
 import { emit, getDefaultLogger, type LoggerLike, type LogLevel } from '../../shared/logging/emit.js';
 import { redactText } from '../../shared/logging/redact.js';
+import type { LambdaContextLike } from '../../shared/lambda-context.js';
 import { SIGNING_SCHEME, verifyRequest } from '../protocol/signing.js';
 import { readEvent, routeOf, type FunctionUrlEvent, type IncomingRequest } from './event.js';
 import { isRead, parseArguments, runOperation } from './operations.js';
@@ -16,14 +21,6 @@ import type { ResolvedHttpHandlerOptions } from './options.js';
 import { HttpErrorCodes, isHttpOperation, type HttpOperation } from '../protocol/protocol.js';
 import { errorResponse, HttpRejection, successResponse, toExtendedJson, type FunctionUrlResult } from './rejection.js';
 
-/** The minimal Lambda context the handler reads. */
-export interface HandlerContextLike {
-  awsRequestId?: string;
-  getRemainingTimeInMillis?: () => number;
-}
-
-/** Kept free for the response to travel back before Lambda's own timeout. */
-const DEADLINE_MARGIN_MS = 500;
 /** Lambda refuses buffered responses above 6 MB; leave room for headers. */
 const RESPONSE_LIMIT_BYTES = 6_000_000 - 16_384;
 
@@ -40,10 +37,10 @@ interface RequestLog {
 export async function handleRequest(
   options: ResolvedHttpHandlerOptions,
   event: FunctionUrlEvent | undefined,
-  context: HandlerContextLike | undefined,
+  context: LambdaContextLike | undefined,
 ): Promise<FunctionUrlResult> {
   const startedAt = performance.now();
-  const logger = options.client.logger ?? getDefaultLogger();
+  const logger = options.plan.client.logger ?? getDefaultLogger();
   const request = readEvent(event);
   const log: RequestLog = { requestId: context?.awsRequestId ?? request.requestId };
   try {
@@ -128,9 +125,10 @@ function parseBody(bytes: Uint8Array): unknown {
   }
 }
 
-async function execute(options: ResolvedHttpHandlerOptions, request: AdmittedRequest, log: RequestLog, context: HandlerContextLike | undefined): Promise<FunctionUrlResult> {
-  const remaining = context?.getRemainingTimeInMillis?.();
-  const budgetMs = Math.max(1, Math.min(options.timeoutMs, typeof remaining === 'number' ? remaining - DEADLINE_MARGIN_MS : Number.POSITIVE_INFINITY));
+async function execute(options: ResolvedHttpHandlerOptions, request: AdmittedRequest, log: RequestLog, context: LambdaContextLike | undefined): Promise<FunctionUrlResult> {
+  const { plan } = options;
+  // The invocation's deadline (deadlineMarginMs before the Lambda timeout), as for mongo() and withMongo().
+  const budgetMs = Math.max(1, Math.min(options.timeoutMs, startDeadline(context, plan.deadlineMarginMs).remainingMs()));
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
@@ -141,9 +139,11 @@ async function execute(options: ResolvedHttpHandlerOptions, request: AdmittedReq
     }, budgetMs);
     (timer as { unref?: () => void }).unref?.();
   });
+  let scope: InvocationScope | undefined;
+  let outcome: 'success' | 'error' = 'error';
   try {
-    const client = await Promise.race([getMongoClient(options.client), deadline]);
-    const collection = client.db(request.database).collection(request.collection);
+    scope = await openWithin(openInvocation(plan, context), deadline);
+    const collection = cachedDb(scope.lease.client, request.database).collection(request.collection);
     const result = await Promise.race([
       runOperation(request.operation, collection, request.args, { signal: controller.signal, maxTimeMS: budgetMs, maxDocuments: options.maxDocuments }),
       deadline,
@@ -153,9 +153,26 @@ async function execute(options: ResolvedHttpHandlerOptions, request: AdmittedReq
       throw new HttpRejection(400, HttpErrorCodes.RESULT_TOO_LARGE, `The result (${body.length} bytes) does not fit a Lambda response (6 MB): ask for fewer documents or project fewer fields`);
     }
     Object.assign(log, { resultBytes: body.length });
+    outcome = 'success';
     return successResponse(body);
   } finally {
     clearTimeout(timer);
+    // No session: finishing releases the lease (the next request's thaw check measures idleness from here).
+    await scope?.finish(outcome);
+  }
+}
+
+/**
+ * The opened invocation, unless the request's time runs out first: then an invocation opened late is finished at
+ * once, so its lease is given back.
+ */
+async function openWithin(opening: InvocationScope | Promise<InvocationScope>, deadline: Promise<never>): Promise<InvocationScope> {
+  if (!(opening instanceof Promise)) return opening;
+  try {
+    return await Promise.race([opening, deadline]);
+  } catch (error) {
+    opening.then((late) => late.finish('error'), () => undefined);
+    throw error;
   }
 }
 
@@ -163,9 +180,9 @@ async function execute(options: ResolvedHttpHandlerOptions, request: AdmittedReq
 function toRejection(error: unknown): HttpRejection {
   if (error instanceof HttpRejection) return error;
   if (isServerlessMongoError(error)) {
-    return error.code === ErrorCodes.CONNECT_FAILED
-      ? new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, 'MongoDB is not reachable from the function right now; retry later')
-      : new HttpRejection(500, HttpErrorCodes.INTERNAL, "The function is misconfigured; see the function's logs");
+    if (error.code === ErrorCodes.CONNECT_FAILED) return new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, 'MongoDB is not reachable from the function right now; retry later');
+    if (error.code === ErrorCodes.DEADLINE_EXCEEDED) return new HttpRejection(504, HttpErrorCodes.TIMEOUT, 'MongoDB was not connected before the function ran out of time; retry later');
+    return new HttpRejection(500, HttpErrorCodes.INTERNAL, "The function is misconfigured; see the function's logs");
   }
   if (error instanceof MongoServerError) {
     const details = { mongoCode: typeof error.code === 'number' ? error.code : Number(error.code), codeName: error.codeName ?? '' };

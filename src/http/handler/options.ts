@@ -3,6 +3,7 @@
  * ConfigurationError naming the option, like the core's), and the resolved form the handler runs with.
  */
 import { validateClientConfig, type MongoClientConfig } from '../../core/config/schema.js';
+import { planWithoutSession, type InvocationPlan } from '../../core/invocation/plan.js';
 import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 import { expectOption, expectOptionsObject, isPlainObject, rejectUnknownKeys } from '../../shared/validation.js';
 import { MemoryReplayCache, SIGNING_DEFAULTS, type ReplayCache } from '../protocol/signing.js';
@@ -92,7 +93,8 @@ const HANDLER_KEYS = [
 
 /** The options after validation. */
 export interface ResolvedHttpHandlerOptions {
-  client: MongoClientConfig;
+  /** The invocation lifecycle's plan: no session, the freeze/thaw check and the deadline with their defaults. */
+  plan: InvocationPlan;
   allow: ReadonlyMap<string, ReadonlySet<string>>;
   operations: ReadonlySet<HttpOperation>;
   auth: 'hmac' | 'aws-iam';
@@ -137,7 +139,7 @@ export function resolveHttpHandlerOptions(options: HttpHandlerOptions): Resolved
   if (options.clientOptions !== undefined) client.clientOptions = options.clientOptions;
   if (options.logger !== undefined) client.logger = options.logger;
   return {
-    client,
+    plan: planWithoutSession(client),
     allow: resolveAllow(options.allow),
     operations: resolveOperations(options.operations),
     auth,
