@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeMongoClient, ConnectionError, getMongoClient } from '../src/index.js';
 import { CaptureLogger } from './support/capture-logger.js';
+import { TEST_TLS } from './support/tls.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
 /** Connections on which the driver sent its handshake (the `client` metadata document). */
@@ -133,5 +135,34 @@ describe('getMongoClient', () => {
     expect(reopened).not.toBe(client);
     await closeMongoClient();
     await expect.poll(() => server.openConnectionCount()).toBe(0);
+  });
+
+  it('keys options by value: a CA bundle read on every call (an equal Buffer) shares one client and its two sockets', async () => {
+    // Prepare: a TLS server, and the CA passed as bytes read anew for each call, as a handler reading a file would
+    const tlsServer = await startWireServer({ tls: TEST_TLS });
+    const uri = `mongodb://127.0.0.1:${tlsServer.port}/?tls=true`;
+    const logger = new CaptureLogger();
+    // the monitoring mode of a Lambda container: one monitor socket and one pool socket
+    const options = () => ({ uri, logger, clientOptions: { ca: readFileSync(TEST_TLS.caFile), serverMonitoringMode: 'poll' as const } });
+    try {
+      // Act
+      const clients = [];
+      for (let call = 0; call < 5; call++) {
+        const client = await getMongoClient(options());
+        await client.db('app').command({ ping: 1 });
+        clients.push(client);
+      }
+      const socketsAfterFiveCalls = tlsServer.connections.length;
+      const otherCa = await getMongoClient({ ...options(), clientOptions: { ...options().clientOptions, ca: Buffer.concat([readFileSync(TEST_TLS.caFile), Buffer.from('\n')]) } });
+
+      // Assess
+      expect(new Set(clients).size).toBe(1);
+      expect(logger.withEvent('client.created')).toHaveLength(2);
+      expect(otherCa).not.toBe(clients[0]);
+      // its monitor and its pool socket, whatever the number of calls
+      expect(socketsAfterFiveCalls).toBe(2);
+    } finally {
+      await tlsServer.stop();
+    }
   });
 });

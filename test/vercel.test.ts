@@ -1,10 +1,11 @@
 // serverless-mongodb/vercel with the real @vercel/functions: Vercel's environment variables set, and an
 // invocation's waitUntil installed where the Vercel runtime puts it (globalThis[Symbol.for('@vercel/request-context')]).
 import type { MongoClient } from 'mongodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { getMongoClient as getCoreClient } from '../src/index.js';
 import { closeMongoClient, getMongoClient, VERCEL_CLIENT_DEFAULTS } from '../src/vercel.js';
 import { CaptureLogger } from './support/capture-logger.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
 const REQUEST_CONTEXT = Symbol.for('@vercel/request-context');
@@ -136,5 +137,62 @@ describe('serverless-mongodb/vercel', () => {
 
     // Assess
     await expect(connecting).rejects.toMatchObject({ name: 'ConfigurationError', option });
+  });
+
+  describe('after an idle gap (a suspended Fluid instance): the invocation lifecycle checks the connection', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** The cached client, a gap the lease sees as `gapMs` long (the clock is moved, not waited for), then the call again. */
+    async function callAfterGap(gapMs: number, duringGap: (proxy: Awaited<ReturnType<typeof startFaultProxy>>) => void) {
+      const proxy = await startFaultProxy({ host: '127.0.0.1', port: server.port });
+      const logger = new CaptureLogger();
+      const options = { uri: proxy.uriFor(server.uri), logger, clientOptions: { serverMonitoringMode: 'poll' as const } };
+      vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+      const first = await getMongoClient(options);
+      await first.db('shop').collection('items').insertOne({ sku: 'before' });
+      duringGap(proxy);
+      vi.setSystemTime(Date.now() + gapMs);
+      const second = await getMongoClient(options);
+      const found = await second.db('shop').collection('items').findOne({ sku: 'before' });
+      return { proxy, logger, first, second, found };
+    }
+
+    it('pings after a long gap and keeps a healthy client', async () => {
+      // Act
+      const { proxy, logger, first, second, found } = await callAfterGap(5_000, () => undefined);
+
+      // Assess
+      expect(second).toBe(first);
+      expect(found).toMatchObject({ sku: 'before' });
+      expect(server.commandsNamed('ping')).toHaveLength(1);
+      expect(logger.events()).toContain('thaw.probe');
+      await proxy.stop();
+    });
+
+    it('rebuilds a client whose sockets went silent during the gap, and the call succeeds on the new one', async () => {
+      // Act: every socket of the first client stops answering
+      const { proxy, logger, first, second, found } = await callAfterGap(5_000, (faults) => {
+        for (const connection of faults.connections.filter((candidate) => candidate.open)) faults.blackholeConnection(connection.id, true);
+      });
+
+      // Assess
+      expect(second).not.toBe(first);
+      expect(found).toMatchObject({ sku: 'before' });
+      expect(logger.events()).toEqual(expect.arrayContaining(['thaw.probe.failed', 'client.rebuilt']));
+      expect(logger.withEvent('client.created')).toHaveLength(2);
+      await proxy.stop();
+    });
+
+    it('sends nothing extra on back-to-back calls', async () => {
+      // Act
+      const { proxy, second, first } = await callAfterGap(0, () => undefined);
+
+      // Assess
+      expect(second).toBe(first);
+      expect(server.commandsNamed('ping')).toHaveLength(0);
+      await proxy.stop();
+    });
   });
 });
