@@ -60,7 +60,7 @@ function handlerBuildOptions() {
   };
 }
 
-/** Loads a self-contained TypeScript module (imports of types and `node:` built-ins only) as CommonJS. */
+/** Loads a TypeScript entry of the library (bundled with what it imports from src/; packages stay `require()`s) as CommonJS. */
 function requireTypeScript(file) {
   // Bundled (the entry re-exports src/build/), with packages left to require().
   const { buildSync } = require('esbuild');

@@ -1,7 +1,7 @@
 // The freeze/thaw fault matrix under the real Lambda runtime client: for every scenario, insertOne and find,
 // ten freezes each, the first invocation after the thaw must succeed and end its session. The FIN, RST and
 // silent-peer scenarios run over TLS too, with a control that shows the FIN breaks an unprotected first command.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCENARIOS, runScenario, type FreezeOperation, type ScenarioRun } from './support/freeze-scenarios.js';
 import { stopAllLambdaContainers } from './support/lambda-emulator/index.js';
 
@@ -33,7 +33,12 @@ interface Row {
   op: FreezeOperation;
   checks: Checks;
   tls: boolean;
+  /** The middy middleware (a session per invocation), or the HTTP handler (no session). */
+  setup?: 'library' | 'http handler';
 }
+
+/** The scenarios the HTTP handler runs: the sockets closed, reset, all silent, the pool's silent. */
+const HTTP_SCENARIOS = ['fin-short', 'rst', 'blackhole-all', 'blackhole-pool'];
 
 describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
   afterAll(async () => {
@@ -50,32 +55,44 @@ describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
     // Over TLS, as with Atlas: the peer's FIN and RST reach the driver through the TLS socket.
     ...['fin-short', 'rst', 'blackhole-all'].flatMap((id) => OPERATIONS.map((op): Row => ({ id, op, checks: 'defaults', tls: true }))),
     ...['fin-short', 'rst'].flatMap((id) => OPERATIONS.map((op): Row => ({ id, op, checks: 'settle-only', tls: true }))),
+    // The HTTP way in opens its requests through the same invocation lifecycle.
+    ...HTTP_SCENARIOS.flatMap((id) => OPERATIONS.map((op): Row => ({ id, op, checks: 'defaults', tls: false, setup: 'http handler' }))),
   ];
   // The control: over TLS with neither check, the FIN scenario must break the first command, or the rows above
   // would prove nothing. It breaks because of the driver's write path (docs/upstream-driver-write-after-close.md):
   // once a driver release fixes that, the control fails, and the settle turn can be reconsidered.
   const controls: Row[] = OPERATIONS.map((op) => ({ id: 'fin-short', op, checks: 'none', tls: true }));
-  const title = ({ id, checks, tls }: Row) =>
-    `${SCENARIOS.find((scenario) => scenario.id === id)!.title}${tls ? ', over TLS' : ''}${checks === 'defaults' ? '' : checks === 'settle-only' ? ', settle turn alone (probe off)' : ', no thaw check'}`;
+  const title = ({ id, checks, tls, setup }: Row) =>
+    `${setup === 'http handler' ? 'HTTP handler: ' : ''}${SCENARIOS.find((scenario) => scenario.id === id)!.title}${tls ? ', over TLS' : ''}${checks === 'defaults' ? '' : checks === 'settle-only' ? ', settle turn alone (probe off)' : ', no thaw check'}`;
 
   const results = new Map<string, Promise<ScenarioRun>>();
-  const resultOf = ({ id, op, checks, tls }: Row) => {
-    const key = `${id}/${op}/${checks}/${tls ? 'tls' : 'tcp'}`;
+  const resultOf = ({ id, op, checks, tls, setup = 'library' }: Row) => {
+    const key = `${setup}/${id}/${op}/${checks}/${tls ? 'tls' : 'tcp'}`;
     let pending = results.get(key);
     if (!pending) {
       const scenario = SCENARIOS.find((candidate) => candidate.id === id)!;
-      pending = runScenario('library', scenario, op, { runs: RUNS, invokeTimeoutMs: 20_000, env: CHECK_ENV[checks], tls });
+      pending = runScenario(setup, scenario, op, { runs: RUNS, invokeTimeoutMs: 20_000, env: CHECK_ENV[checks], tls });
       results.set(key, pending);
     }
     return pending;
   };
 
-  it('starts every scenario', () => {
+  // Start every row at once; each test below awaits its own.
+  beforeAll(() => {
     for (const row of [...rows, ...controls]) void resultOf(row).catch(() => undefined);
-    expect(results.size).toBe(rows.length + controls.length);
   });
 
-  it.each(rows.map((row) => [title(row), row.op, row] as const))('%s — %s: no failed invocation, the session ended', async (_title, _op, row) => {
+  it.each(rows.filter((row) => row.setup === 'http handler').map((row) => [title(row), row.op, row] as const))('%s — %s: every request answered 200', async (_title, _op, row) => {
+    // Act
+    const run = await resultOf(row);
+
+    // Assess: the fixture throws on any status but 200, so a failed run is a failed request
+    const failures = run.runs.filter((record) => !record.ok).map((record) => record.error);
+    expect(failures).toEqual([]);
+    expect(run.runs).toHaveLength(RUNS);
+  }, 300_000);
+
+  it.each(rows.filter((row) => row.setup !== 'http handler').map((row) => [title(row), row.op, row] as const))('%s — %s: no failed invocation, the session ended', async (_title, _op, row) => {
     // Act
     const run = await resultOf(row);
 

@@ -38,7 +38,7 @@ export const BREAKDOWN: ReadonlyArray<Subject & { label: string; adds: string }>
     fixture: 'library',
     env: { BENCH_MONGO: '{"thaw":false,"session":false}', BENCH_LOGGER: 'noop' },
     label: '`mongo({ thaw: false, session: false, logger: no-op })`',
-    adds: 'the middleware\'s own `before` and `after` (src/middy.ts): `openInvocation` and `InvocationScope.finish` (src/invocation.ts); and `context.mongo.db` made once per client, where the guide calls `client.db()`, which copies ~80 client options, every invocation',
+    adds: 'the middleware\'s own `before` and `after` (src/adapters/middy.ts): `openInvocation` and `InvocationScope.finish` (src/core/invocation/); and `context.mongo.db` made once per client, where the guide calls `client.db()`, which copies ~80 client options, every invocation',
   },
   {
     key: 'library-logger',
@@ -55,7 +55,7 @@ export const BREAKDOWN: ReadonlyArray<Subject & { label: string; adds: string }>
     label: '`mongo()`, back to back (gap under `thaw.settleAfterMs`)',
     adds: 'the freeze/thaw bookkeeping when no turn is due (the gap compared with `thaw.settleAfterMs`)',
   },
-  { key: 'library', fixture: 'library', label: '`mongo()` (the library)', adds: 'the two `setImmediate` turns of `settleAfterThaw` (src/thaw.ts), due after a gap of 10 ms or more, as here' },
+  { key: 'library', fixture: 'library', label: '`mongo()` (the library)', adds: 'the two `setImmediate` turns of `settleAfterThaw` (src/core/invocation/thaw.ts), due after a gap of 10 ms or more, as here' },
 ];
 
 /**

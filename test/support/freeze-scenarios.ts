@@ -21,6 +21,8 @@ export const SETUPS = {
   'guide + library options': 'test/fixtures/freeze/guide-tuned.ts',
   mongoose: 'test/fixtures/freeze/mongoose.ts',
   library: 'test/fixtures/freeze/library.ts',
+  /** This library's HTTP handler (createHttpHandler, IAM auth): the same invocation lifecycle, without a session. */
+  'http handler': 'test/fixtures/freeze/http-handler.ts',
 } as const;
 export type SetupName = keyof typeof SETUPS;
 
