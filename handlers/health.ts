@@ -37,9 +37,17 @@ const NO_STORE = { 'cache-control': 'no-store' };
 
 const health = async (_event: APIGatewayProxyEventV2, context: Context & { mongo: MongoContextWithoutSession }): Promise<HttpResponse> => {
   const started = performance.now();
-  // The ping's own deadline, or the invocation's if that comes first.
-  const signal = AbortSignal.any([AbortSignal.timeout(HEALTH_DEADLINES.pingMs), context.mongo.signal]);
-  await context.mongo.client.db('admin').command({ ping: 1 }, { signal });
+  // The ping's own deadline, or the invocation's if that comes first. The timer holds the controller: on
+  // Node.js 20, an AbortSignal.timeout() that only AbortSignal.any() refers to can be garbage-collected and
+  // never fire.
+  const pingDeadline = new AbortController();
+  const timer = setTimeout(() => pingDeadline.abort(new DOMException('The ping took too long', 'TimeoutError')), HEALTH_DEADLINES.pingMs);
+  try {
+    const signal = AbortSignal.any([pingDeadline.signal, context.mongo.signal]);
+    await context.mongo.client.db('admin').command({ ping: 1 }, { signal });
+  } finally {
+    clearTimeout(timer);
+  }
   return json(200, { status: 'ok', database: { ok: true, latencyMs: Math.round(performance.now() - started) } }, NO_STORE);
 };
 
