@@ -9,18 +9,25 @@ export interface CapturedRecord {
 /** A LoggerLike that keeps every record, as the JSON line a structured logger would print. */
 export class CaptureLogger implements LoggerLike {
   readonly records: CapturedRecord[] = [];
+  /** Called with each record as it is logged (to look at the world at that moment). */
+  onRecord: ((record: CapturedRecord) => void) | undefined;
 
   debug(message: string, attributes: Record<string, unknown>): void {
-    this.records.push({ level: 'debug', message, attributes });
+    this.#keep({ level: 'debug', message, attributes });
   }
   info(message: string, attributes: Record<string, unknown>): void {
-    this.records.push({ level: 'info', message, attributes });
+    this.#keep({ level: 'info', message, attributes });
   }
   warn(message: string, attributes: Record<string, unknown>): void {
-    this.records.push({ level: 'warn', message, attributes });
+    this.#keep({ level: 'warn', message, attributes });
   }
   error(message: string, attributes: Record<string, unknown>): void {
-    this.records.push({ level: 'error', message, attributes });
+    this.#keep({ level: 'error', message, attributes });
+  }
+
+  #keep(record: CapturedRecord): void {
+    this.records.push(record);
+    this.onRecord?.(record);
   }
 
   /** The `mongodb.event` of every record, in order. */

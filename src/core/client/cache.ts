@@ -9,6 +9,7 @@ import { resolveClientConfig, type ResolvedClientConfig } from '../config/resolv
 import type { MongoClientConfig } from '../config/schema.js';
 import { connectFailure, createClient } from './connect.js';
 import { Lease, type CacheEntry, type ClientLease } from './lease.js';
+import { LinkWatch } from './link.js';
 
 const entries = new Map<string, CacheEntry>();
 
@@ -96,6 +97,8 @@ function startEntry(config: ResolvedClientConfig): CacheEntry {
     connected: false,
     active: 0,
     idleSince: Date.now(),
+    link: new LinkWatch(client),
+    check: undefined,
     ready: client.connect().then(
       () => {
         entry.connected = true;

@@ -4,6 +4,10 @@
  */
 import type { MongoClient } from 'mongodb';
 import type { ResolvedClientConfig } from '../config/resolve.js';
+import type { LinkWatch } from './link.js';
+
+/** What a check of a cached client after a freeze concluded: keep it, or rebuild it. */
+export type ClientVerdict = 'healthy' | 'rebuild';
 
 /** One cached client. */
 export interface CacheEntry {
@@ -16,6 +20,10 @@ export interface CacheEntry {
   active: number;
   /** When the last lease was released (the process may have been frozen since). */
   idleSince: number;
+  /** The round-trip time and idle connections the driver reports, for the probe's deadline. */
+  readonly link: LinkWatch;
+  /** The freeze/thaw check running on this client, shared by every invocation that leases it meanwhile. */
+  check: Promise<ClientVerdict> | undefined;
 }
 
 /** What the cache gives an invocation: the client, whether this call created it, and how long it sat idle. */
@@ -25,6 +33,17 @@ export interface ClientLease {
   readonly cold: boolean;
   /** Time since the client was last in use by an invocation, 0 when another invocation holds it now. */
   readonly idleMs: number;
+  /** What the driver measured about the link (round-trip time, idle connections). */
+  readonly link: LinkWatch;
+  /**
+   * The freeze/thaw check another invocation is running on this client as the lease was taken: wait for its
+   * verdict before sending anything.
+   */
+  readonly pendingCheck: Promise<ClientVerdict> | undefined;
+  /**
+   * Runs `check` as this client's one freeze/thaw check: leases taken while it runs get it as `pendingCheck`.
+   */
+  shareCheck(check: () => Promise<ClientVerdict>): Promise<ClientVerdict>;
   /** Marks the end of the invocation's use of the client (idempotent). */
   release(): void;
 }
@@ -32,6 +51,7 @@ export interface ClientLease {
 /** A class, not a closure: one is made per warm invocation. */
 export class Lease implements ClientLease {
   readonly idleMs: number;
+  readonly pendingCheck: Promise<ClientVerdict> | undefined;
   readonly #entry: CacheEntry;
   #released = false;
 
@@ -42,7 +62,23 @@ export class Lease implements ClientLease {
   ) {
     this.#entry = entry;
     this.idleMs = cold || entry.active > 0 ? 0 : Date.now() - entry.idleSince;
+    this.pendingCheck = entry.check;
     entry.active++;
+  }
+
+  get link(): LinkWatch {
+    return this.#entry.link;
+  }
+
+  shareCheck(check: () => Promise<ClientVerdict>): Promise<ClientVerdict> {
+    const entry = this.#entry;
+    const running = check();
+    entry.check = running;
+    const clear = () => {
+      if (entry.check === running) entry.check = undefined;
+    };
+    running.then(clear, clear);
+    return running;
   }
 
   release(): void {

@@ -93,21 +93,8 @@ export function startDeadline(source: LambdaContextLike | undefined, marginMs: n
  * answer, while the connect goes on for the next invocation (a lease obtained late is released).
  */
 export async function beforeDeadline(connecting: Promise<ClientLease>, signal: AbortSignal, config: ResolvedClientConfig): Promise<ClientLease> {
-  let onAbort: (() => void) | undefined;
-  const deadlinePassed = new Promise<typeof signal>((resolve) => {
-    // Only a pending connect gets here: a connected client was leased synchronously before.
-    if (signal.aborted) resolve(signal);
-    else {
-      onAbort = () => resolve(signal);
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-  });
-  try {
-    const winner = await Promise.race([connecting, deadlinePassed]);
-    if (winner !== signal) return winner as ClientLease;
-  } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
-  }
+  const won = await raceDeadline(connecting, signal);
+  if (won) return won.value;
   connecting.then((late) => late.release(), () => undefined);
   throw new ConnectionError(
     ErrorCodes.DEADLINE_EXCEEDED,
@@ -116,3 +103,22 @@ export async function beforeDeadline(connecting: Promise<ClientLease>, signal: A
   );
 }
 
+/**
+ * Waits for `work` unless the signal fires first: `{ value }` when the work won, `undefined` when the deadline
+ * did (the work goes on; a rejection of it then is the caller's to handle or ignore).
+ */
+export async function raceDeadline<T>(work: Promise<T>, signal: AbortSignal): Promise<{ value: T } | undefined> {
+  let onAbort: (() => void) | undefined;
+  const deadlinePassed = new Promise<undefined>((resolve) => {
+    if (signal.aborted) resolve(undefined);
+    else {
+      onAbort = () => resolve(undefined);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+  try {
+    return await Promise.race([work.then((value) => ({ value })), deadlinePassed]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
