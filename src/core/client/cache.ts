@@ -10,6 +10,7 @@ import type { MongoClientConfig } from '../config/schema.js';
 import { connectFailure, createClient } from './connect.js';
 import { Lease, type CacheEntry, type ClientLease } from './lease.js';
 import { LinkWatch } from './link.js';
+import { worstCaseConnections } from '../config/managed-instances.js';
 
 const entries = new Map<string, CacheEntry>();
 
@@ -107,6 +108,7 @@ function startEntry(config: ResolvedClientConfig): CacheEntry {
           connectDurationMs: Math.round(performance.now() - startedAt),
           uri: config.redactedUri,
           appName: client.options.appName,
+          ...managedInstancesRecord(config, client, entry.link.servers),
         }, config.secrets);
         return client;
       },
@@ -118,6 +120,19 @@ function startEntry(config: ResolvedClientConfig): CacheEntry {
     ),
   };
   return entry;
+}
+
+/**
+ * Under Lambda Managed Instances, what `client.created` adds (once per worker, at its first connect): the mode and
+ * the most connections the environment may open, workers × servers × (maxPoolSize + the monitor's socket).
+ */
+function managedInstancesRecord(config: ResolvedClientConfig, client: MongoClient, servers: number): Record<string, unknown> {
+  const mode = config.managedInstances;
+  if (!mode) return {};
+  const { maxPoolSize } = client.options;
+  return {
+    managedInstances: { ...mode, maxPoolSize, servers, worstCaseConnections: worstCaseConnections(mode, maxPoolSize, Math.max(1, servers)) },
+  };
 }
 
 /**

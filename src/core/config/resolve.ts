@@ -9,6 +9,7 @@ import { addSecret, redactUri, secretsOfUri } from '../../shared/logging/redact.
 import { expectOptionsObject, rejectUnknownKeys } from '../../shared/validation.js';
 import { stableKey } from './cache-key.js';
 import { DB_NAME_ENV, FUNCTION_NAME_ENV, LAMBDA_CLIENT_DEFAULTS, URI_ENV } from './defaults.js';
+import { managedInstancesDefaults, managedInstancesMode, type ManagedInstancesMode } from './managed-instances.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, validateDbName, type MongoClientConfig } from './schema.js';
 import { databaseOfUri, queryKeysOf } from './uri.js';
 
@@ -55,6 +56,8 @@ export interface ResolvedClientConfig {
   readonly secrets: readonly string[];
   /** Equal configurations share one cached client. */
   readonly cacheKey: string;
+  /** Lambda Managed Instances' multi-concurrent mode, when this process runs under it. */
+  readonly managedInstances: ManagedInstancesMode | undefined;
 }
 
 /**
@@ -94,8 +97,9 @@ export function resolveValidated(options: MongoClientConfig, platform: PlatformI
     dbName = named?.value ?? databaseOfUri(uri);
   }
 
+  const managedInstances = managedInstancesMode();
   const clientOptions = {
-    ...defaultsNotIn(uri, { ...LAMBDA_CLIENT_DEFAULTS, ...functionAppName(), ...platform.clientDefaults }),
+    ...defaultsNotIn(uri, { ...LAMBDA_CLIENT_DEFAULTS, ...managedInstancesDefaults(managedInstances), ...functionAppName(), ...platform.clientDefaults }),
     ...userOptions,
     ...platform.requiredClientOptions,
   } as MongoClientOptions;
@@ -108,6 +112,7 @@ export function resolveValidated(options: MongoClientConfig, platform: PlatformI
     logger: options.logger ?? getDefaultLogger(),
     secrets,
     cacheKey: `${platform.namespace}\u0000${uri}\u0000${stableKey(userOptions)}`,
+    managedInstances,
   };
 }
 

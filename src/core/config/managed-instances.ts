@@ -1,0 +1,81 @@
+/**
+ * Lambda Managed Instances: one execution environment runs many invocations at once. The Lambda runtime
+ * interface client then starts worker threads (`AWS_LAMBDA_NODEJS_WORKER_COUNT`, by default 8 per vCPU), each
+ * with its own module scope (so its own cached client) and each running its events concurrently; the service
+ * keeps at most `AWS_LAMBDA_MAX_CONCURRENCY` invocations in flight per environment. The connections an
+ * environment opens are therefore workers × servers × (maxPoolSize + the monitor's socket), and the pool of one
+ * worker only needs room for its share of the concurrency.
+ */
+import { LAMBDA_CLIENT_DEFAULTS } from './defaults.js';
+
+export const MAX_CONCURRENCY_ENV = 'AWS_LAMBDA_MAX_CONCURRENCY';
+export const WORKER_COUNT_ENV = 'AWS_LAMBDA_NODEJS_WORKER_COUNT';
+
+/** The multi-concurrent mode this process runs in, as the runtime client decides it. */
+export interface ManagedInstancesMode {
+  /** Invocations in flight per execution environment at most (`AWS_LAMBDA_MAX_CONCURRENCY`). */
+  readonly maxConcurrency: number;
+  /** Worker threads of the runtime client, each with its own client (`AWS_LAMBDA_NODEJS_WORKER_COUNT`, or 8 per vCPU). */
+  readonly workers: number;
+  /** Invocations one worker runs at once at most when the service fills the environment: maxConcurrency ÷ workers, rounded up. */
+  readonly perWorker: number;
+}
+
+/**
+ * The Managed Instances mode, when `AWS_LAMBDA_MAX_CONCURRENCY` is set (the runtime client's own test); the
+ * worker count is worked out the way the runtime client does (aws-lambda-ric 4, `getWorkerCount`).
+ */
+export function managedInstancesMode(env: NodeJS.ProcessEnv = process.env): ManagedInstancesMode | undefined {
+  const raw = env[MAX_CONCURRENCY_ENV];
+  if (raw === undefined) return undefined;
+  const maxConcurrency = Number.parseInt(raw, 10);
+  if (!Number.isFinite(maxConcurrency) || maxConcurrency < 1) return undefined;
+  const configured = Number.parseInt(env[WORKER_COUNT_ENV] ?? '', 10);
+  const workers = Number.isFinite(configured) && configured > 0 ? configured : 8 * availableCpus();
+  return { maxConcurrency, workers, perWorker: Math.ceil(maxConcurrency / workers) };
+}
+
+/**
+ * Client defaults under Managed Instances, over the Lambda defaults (the URI and the caller still win):
+ * - `maxPoolSize`: a worker's share of the concurrency, at most the Lambda default (5). More sockets than
+ *   invocations in flight are never used at once; fewer is right when a worker runs fewer (16 workers for 64
+ *   in flight run 4 each). With the runtime client's default of 8 workers per vCPU the worker count, not the
+ *   pool, decides an environment's connections.
+ * - `waitQueueTimeoutMS` 5 000 (the selection timeout): a worker's invocations share its pool; one held by a
+ *   hung operation (Managed Instances reports function timeouts but does not enforce them) must fail the
+ *   invocations queued behind it rather than hold them forever (the driver's default waits without limit).
+ */
+export function managedInstancesDefaults(mode: ManagedInstancesMode | undefined): { maxPoolSize?: number; waitQueueTimeoutMS?: number } {
+  if (!mode) return {};
+  return { maxPoolSize: Math.min(mode.perWorker, LAMBDA_CLIENT_DEFAULTS.maxPoolSize), waitQueueTimeoutMS: LAMBDA_CLIENT_DEFAULTS.serverSelectionTimeoutMS };
+}
+
+/** The connections one environment may open at most: every worker's pool and monitor socket, to every server. */
+export function worstCaseConnections(mode: ManagedInstancesMode, maxPoolSize: number, servers: number): number {
+  return mode.workers * servers * (maxPoolSize + 1);
+}
+
+/**
+ * vCPUs as the runtime client counts them: the cgroup's CPU quota, else the cores, else 1. Node's modules are
+ * reached through `process.getBuiltinModule` only here, so the edge bundles (which share this layer) import none.
+ */
+let cpuCount: number | undefined;
+function availableCpus(): number {
+  cpuCount ??= readAvailableCpus();
+  return cpuCount;
+}
+
+function readAvailableCpus(): number {
+  try {
+    const fs = process.getBuiltinModule('node:fs') as typeof import('node:fs');
+    const os = process.getBuiltinModule('node:os') as typeof import('node:os');
+    const [max, period] = fs.readFileSync('/sys/fs/cgroup/cpu.max', 'utf8').trim().split(/\s+/);
+    if (max === 'max') return Math.max(1, os.cpus().length);
+    const quota = Number.parseInt(max ?? '', 10);
+    const length = Number.parseInt(period ?? '', 10);
+    if (quota > 0 && length > 0) return Math.ceil(quota / length);
+  } catch {
+    // not readable: as the runtime client, one vCPU
+  }
+  return 1;
+}

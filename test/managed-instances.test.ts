@@ -1,0 +1,99 @@
+// Lambda Managed Instances: with AWS_LAMBDA_MAX_CONCURRENCY set, the runtime client runs worker threads, each with
+// its own client; each worker's pool gets its share of the concurrency, a bounded wait for a connection, and the
+// first connect logs the most connections the environment may open. In-process against the wire server.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeMongoClient, getMongoClient } from '../src/index.js';
+import { CaptureLogger } from './support/capture-logger.js';
+import { startWireServer, type WireServer } from './support/wire-server/index.js';
+
+const ENV_KEYS = ['AWS_LAMBDA_MAX_CONCURRENCY', 'AWS_LAMBDA_NODEJS_WORKER_COUNT'] as const;
+
+describe('under Lambda Managed Instances (multi-concurrent runtime client)', () => {
+  let server: WireServer;
+  const saved = Object.fromEntries(ENV_KEYS.map((key) => [key, process.env[key]]));
+
+  beforeAll(async () => {
+    server = await startWireServer({ topology: 'replicaSet' });
+  });
+  afterEach(async () => {
+    await closeMongoClient();
+    for (const key of ENV_KEYS) {
+      if (saved[key] === undefined) delete process.env[key];
+      else process.env[key] = saved[key];
+    }
+    server.clearRecords();
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  function managedInstances(maxConcurrency: number, workers: number): void {
+    process.env.AWS_LAMBDA_MAX_CONCURRENCY = String(maxConcurrency);
+    process.env.AWS_LAMBDA_NODEJS_WORKER_COUNT = String(workers);
+  }
+
+  it("sizes a worker's pool to its share of the concurrency: 20 operations at once open at most that many sockets", async () => {
+    // Prepare: 64 in flight over 16 workers, 4 per worker
+    managedInstances(64, 16);
+    const client = await getMongoClient({ uri: server.uri, logger: new CaptureLogger() });
+    const before = server.connections.length;
+
+    // Act
+    await Promise.all(Array.from({ length: 20 }, (_, index) => client.db('shop').collection('items').insertOne({ index })));
+
+    // Assess
+    expect(client.options.maxPoolSize).toBe(4);
+    expect(client.options.waitQueueTimeoutMS).toBe(5_000);
+    expect(server.connections.length - before).toBeLessThanOrEqual(4);
+    expect(server.documents('shop', 'items')).toHaveLength(20);
+  });
+
+  it('logs the mode and the worst case of connections per environment at the first connect', async () => {
+    // Prepare
+    managedInstances(64, 16);
+    const logger = new CaptureLogger();
+
+    // Act
+    await getMongoClient({ uri: server.uri, logger });
+
+    // Assess: 16 workers × 1 server × (4 pool sockets + 1 monitor)
+    const [created] = logger.withEvent('client.created');
+    expect((created?.attributes.mongodb as { managedInstances?: unknown }).managedInstances).toEqual({
+      maxConcurrency: 64,
+      workers: 16,
+      perWorker: 4,
+      maxPoolSize: 4,
+      servers: 1,
+      worstCaseConnections: 80,
+    });
+  });
+
+  it('keeps the Lambda default pool when a worker runs more than it, and the caller and the URI still win', async () => {
+    // Prepare: 64 in flight over 2 workers, 32 per worker
+    managedInstances(64, 2);
+
+    // Act
+    const byDefault = await getMongoClient({ uri: server.uri, logger: new CaptureLogger() });
+    const byCaller = await getMongoClient({ uri: server.uri, logger: new CaptureLogger(), clientOptions: { maxPoolSize: 32, waitQueueTimeoutMS: 1_000 } });
+    const byUri = await getMongoClient({ uri: `${server.uri}${server.uri.includes('?') ? '&' : '?'}maxPoolSize=8`, logger: new CaptureLogger() });
+
+    // Assess
+    expect(byDefault.options.maxPoolSize).toBe(5);
+    expect(byCaller.options).toMatchObject({ maxPoolSize: 32, waitQueueTimeoutMS: 1_000 });
+    expect(byUri.options.maxPoolSize).toBe(8);
+  });
+
+  it('changes nothing outside that mode', async () => {
+    // Prepare
+    delete process.env.AWS_LAMBDA_MAX_CONCURRENCY;
+    const logger = new CaptureLogger();
+
+    // Act
+    const client = await getMongoClient({ uri: server.uri, logger });
+
+    // Assess
+    expect(client.options.maxPoolSize).toBe(5);
+    expect(client.options.waitQueueTimeoutMS).toBe(0);
+    expect((logger.withEvent('client.created')[0]?.attributes.mongodb as Record<string, unknown>).managedInstances).toBeUndefined();
+  });
+});
