@@ -6,7 +6,7 @@
 // before that timeout comes from the thaw check, never from the invocation deadline.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Context } from 'aws-lambda';
-import { closeMongoClient, withMongo, type MongoContext } from '../src/index.js';
+import { closeMongoClient, getMongoClient, withMongo, type MongoContext } from '../src/index.js';
 import { CaptureLogger } from './support/capture-logger.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { lambdaContext } from './support/lambda-context.js';
@@ -121,5 +121,50 @@ describe('invocations that start together after a freeze', () => {
     expect(logger.events()).not.toContain('client.rebuilt');
     const [probe] = logger.withEvent('thaw.probe');
     expect((probe?.attributes.mongodb as { probeTimeoutMs?: number }).probeTimeoutMs).toBeGreaterThanOrEqual(500 + 3 * 250);
+  });
+});
+
+describe('an operation in flight on a client that another invocation rebuilds', () => {
+  let server: WireServer;
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    server = await startWireServer({ topology: 'replicaSet' });
+    proxy = await startFaultProxy({ host: '127.0.0.1', port: server.port });
+    server.setAdvertisedAddress(proxy.address);
+  });
+  afterAll(async () => {
+    vi.useRealTimers();
+    await closeMongoClient();
+    await proxy.stop();
+    await server.stop();
+  });
+
+  it('fails fast once the stale client is closed, instead of hanging on its silent socket', { timeout: 20_000 }, async () => {
+    // Prepare: the cached client with two pool sockets, used outside any invocation too (getMongoClient), then
+    // every socket goes silent: one operation hangs on one of them, the probe will take the other
+    const logger = new CaptureLogger();
+    const uri = proxy.uriFor(server.uri);
+    const options = { uri, dbName: 'shop', logger, clientOptions: { serverMonitoringMode: 'poll' as const } };
+    const handler = withMongo<{ name: string }, string, Context>(async (event, context: Context & { mongo: MongoContext }) => {
+      await context.mongo.db.collection('items').insertOne({ name: event.name }, { session: context.mongo.session });
+      return event.name;
+    }, options);
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    await Promise.all(['warm', 'warm-2'].map((name) => handler({ name }, lambdaContext(INVOCATION_REMAINING_MS))));
+    const stale = await getMongoClient(options);
+    for (const connection of proxy.connections.filter((candidate) => candidate.open)) proxy.blackholeConnection(connection.id, true);
+    const inFlight = stale.db('shop').collection('items').findOne({ name: 'warm' });
+    const outcome = inFlight.then(() => 'answered', (error: unknown) => (error instanceof Error ? error.name : String(error)));
+    vi.setSystemTime(Date.now() + GAP_MS);
+
+    // Act: an invocation after the gap finds the client silent and rebuilds it
+    const result = await handler({ name: 'after' }, lambdaContext(INVOCATION_REMAINING_MS));
+
+    // Assess
+    expect(result).toBe('after');
+    expect(logger.withEvent('client.rebuilt')).toHaveLength(1);
+    // the stale client, closed in the background, fails what it still had in flight
+    await expect(outcome).resolves.toBe('MongoClientClosedError');
   });
 });
