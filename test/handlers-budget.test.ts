@@ -12,7 +12,14 @@ interface Budget {
   limit: number;
   ok: boolean;
   unbounded: string[];
-  rows: Array<{ function: string; reservedConcurrency: number; maxPoolSize: number; monitors: number; connections: number }>;
+  rows: Array<{
+    function: string;
+    reservedConcurrency?: number;
+    managedInstances?: { maxEnvironments?: number; workers: number; maxConcurrency: number };
+    maxPoolSize: number;
+    monitors: number;
+    connections?: number;
+  }>;
 }
 
 async function budget(...args: string[]): Promise<{ code: number; budget: Budget; text: string }> {
@@ -50,5 +57,27 @@ describe('connection budget', () => {
     expect(prod).toMatchObject({ code: 1, budget: { total: 379, limit: 300, ok: false } });
     expect(prod.text).toContain('FAIL: 379 connections exceed the limit of 300 per member');
     expect(overLimit).toMatchObject({ code: 1, budget: { total: 2_449, ok: false } });
+  });
+
+  it('counts a function on Lambda Managed Instances as environments × workers, each with its own pool and monitor', async () => {
+    // Prepare
+    const onManagedInstances = '--param=itemsCapacityProviderArn=arn:aws:lambda:us-east-1:123456789012:capacity-provider:items';
+
+    // Act
+    const [byDefault, fewerWorkers] = await Promise.all([budget(onManagedInstances), budget(onManagedInstances, '--param=itemsWorkerCount=16')]);
+
+    // Assess: 512 MB at 2 GiB per vCPU is 1 vCPU, 8 workers by default, 64 ÷ 8 = 8 invocations each, pool 5
+    expect(byDefault.budget.rows[0]).toEqual({
+      function: 'items',
+      managedInstances: { maxEnvironments: 2, workers: 8, maxConcurrency: 64 },
+      maxPoolSize: 5,
+      maxPoolSizeIsDefault: true,
+      monitors: 1,
+      connections: 2 * 8 * (5 + 1),
+    });
+    expect(byDefault).toMatchObject({ code: 0, budget: { total: 96 + 30 + 4 + 15 } });
+    expect(byDefault.text).toContain('2 environments × 8 workers (Managed Instances)');
+    // 16 workers run 4 each: the pool follows
+    expect(fewerWorkers.budget.rows[0]).toMatchObject({ managedInstances: { workers: 16 }, maxPoolSize: 4, connections: 2 * 16 * (4 + 1) });
   });
 });

@@ -177,6 +177,15 @@ describe('serverless.yml packaged with osls', () => {
     for (const [, alarm] of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
   });
 
+  it('runs items on standard Lambda by default: its capacity provider is behind a condition that is false', () => {
+    // Assess
+    expect(dev.template.Conditions.ItemsOnManagedInstances).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    expect(dev.template.Resources.ItemsLambdaFunction?.Properties.CapacityProviderConfig['Fn::If'][0]).toBe('ItemsOnManagedInstances');
+    for (const [name, expected] of Object.entries(FUNCTIONS)) {
+      if (name !== 'items') expect(dev.template.Resources[expected.logicalId]?.Properties.CapacityProviderConfig, name).toBeUndefined();
+    }
+  });
+
   it('creates no Atlas resource by default: each is behind a condition that is false', () => {
     // Act
     const atlas = Object.entries(dev.template.Resources).filter(([, resource]) => resource.Type.startsWith('MongoDB::Atlas::'));
@@ -272,6 +281,8 @@ describe('serverless.yml packaged with osls', () => {
       '--param=vpcId=vpc-1',
       '--param=vpcSubnetIds=subnet-a,subnet-b',
       '--param=vpcSecurityGroupIds=sg-1',
+      '--param=itemsCapacityProviderArn=arn:aws:lambda:us-east-1:123456789012:capacity-provider:items',
+      '--param=itemsWorkerCount=2',
     ]);
 
     // Assess
@@ -298,5 +309,13 @@ describe('serverless.yml packaged with osls', () => {
       'Fn::Join': ['', ['{"uri":"mongodb+srv://', 'cluster0.abcde.mongodb.net', '/?authSource=%24external&authMechanism=MONGODB-AWS"}']],
     });
     expect(prod.template.Resources.AtlasVpcEndpoint?.Properties).toMatchObject({ VpcId: 'vpc-1', ServiceName: { 'Fn::GetAtt': ['AtlasPrivateEndpointService', 'EndpointServiceName'] } });
+    // items on Lambda Managed Instances: the capacity provider, its concurrency per environment, the worker count
+    expect(prod.template.Conditions.ItemsOnManagedInstances).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['arn:aws:lambda:us-east-1:123456789012:capacity-provider:items', ''] }] });
+    expect(prod.template.Resources.ItemsLambdaFunction?.Properties.CapacityProviderConfig['Fn::If']).toEqual([
+      'ItemsOnManagedInstances',
+      { LambdaManagedInstancesCapacityProviderConfig: { CapacityProviderArn: 'arn:aws:lambda:us-east-1:123456789012:capacity-provider:items', PerExecutionEnvironmentMaxConcurrency: 64, ExecutionEnvironmentMemoryGiBPerVCpu: 2 } },
+      { Ref: 'AWS::NoValue' },
+    ]);
+    expect(prod.template.Resources.ItemsLambdaFunction?.Properties.Environment.Variables.AWS_LAMBDA_NODEJS_WORKER_COUNT).toBe('2');
   });
 });
