@@ -6,7 +6,7 @@ export { getMongoClient, closeMongoClient } from './core/client/cache.js';
 export { enableGracefulShutdown, SHUTDOWN_DEFAULTS, type GracefulShutdownOptions } from './core/shutdown.js';
 export { THAW_DEFAULTS, type ThawOptions } from './core/invocation/thaw.js';
 export { DEADLINE_DEFAULTS } from './core/invocation/deadline.js';
-export { withMongo, type MongoContextFor } from './adapters/with-mongo.js';
+export { withMongo, type ContextWithoutMongo, type MongoContextFor } from './adapters/with-mongo.js';
 export type { MongoContext, MongoContextWithoutSession } from './core/invocation/context.js';
 export type { MongoInvocationOptions } from './core/invocation/plan.js';
 export type { LambdaContextLike as InvocationContextLike } from './shared/lambda-context.js';

@@ -2,7 +2,6 @@
  * Structured lifecycle records. Every record goes through {@link emit}, which redacts connection
  * strings and known secrets from every string it carries, so no log line can leak a password.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import { createConsoleLogger } from './console-logger.js';
 import { redactText } from './redact.js';
 
@@ -46,20 +45,45 @@ export type LifecycleEvent =
 
 let defaultLogger: LoggerLike | undefined;
 
+/** The part of `@aws-lambda-powertools/logger` the default logger uses. */
+interface PowertoolsLoggerModule {
+  Logger: new (options: { serviceName: string }) => LoggerLike;
+}
+
 /**
- * The logger used when none is passed: a Powertools Logger (level from `POWERTOOLS_LOG_LEVEL`, default INFO), or,
- * where Powertools cannot run (workerd has no `Console` constructor), JSON lines on `console`.
+ * The logger used when none is passed: a Powertools Logger (level from `POWERTOOLS_LOG_LEVEL`, default INFO) when
+ * `@aws-lambda-powertools/logger` (an optional peer dependency) can be loaded, else JSON lines on `console`
+ * ({@link createConsoleLogger}, the same level variables): where it is not installed, where the runtime cannot load
+ * it (workerd has no `Console` constructor), and in a bundle that left it out.
  */
 export function getDefaultLogger(): LoggerLike {
   if (!defaultLogger) {
     const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'serverless-mongodb';
     try {
-      defaultLogger = new Logger({ serviceName });
+      const powertools = loadPowertools();
+      defaultLogger = powertools ? new powertools.Logger({ serviceName }) : createConsoleLogger({ service: serviceName });
     } catch {
       defaultLogger = createConsoleLogger({ service: serviceName });
     }
   }
   return defaultLogger;
+}
+
+/**
+ * Loads Powertools on first use, synchronously and only then, so that no entry point imports it: not the
+ * Workers adapter or the HTTP client (their bundles hold no Powertools), and not a Lambda function that passes its
+ * own `logger`. The `require` is made through `process.getBuiltinModule` (Node.js >= 22.3), not a static
+ * `node:module` import, so runtimes without it (workerd, browsers) load this module as well. The package is
+ * resolved like a `require` from this file: the function's node_modules, then `NODE_PATH` (a Lambda layer's
+ * /opt/nodejs/node_modules). `undefined` where there is no `require` to make.
+ */
+function loadPowertools(): PowertoolsLoggerModule | undefined {
+  const getBuiltinModule = (globalThis.process as { getBuiltinModule?: (id: string) => unknown } | undefined)?.getBuiltinModule;
+  if (typeof getBuiltinModule !== 'function') return undefined;
+  const nodeModule = getBuiltinModule.call(process, 'node:module') as { createRequire?: (path: string | URL) => NodeJS.Require } | undefined;
+  if (typeof nodeModule?.createRequire !== 'function') return undefined;
+  // Throws MODULE_NOT_FOUND when it is not installed: the caller falls back to the console logger.
+  return nodeModule.createRequire(import.meta.url)('@aws-lambda-powertools/logger') as PowertoolsLoggerModule;
 }
 
 /**
