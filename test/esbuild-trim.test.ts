@@ -224,3 +224,24 @@ describe('serverless-mongodb/esbuild trims', () => {
     expect(lambdaBundleOptions({ trims: false }).plugins).toEqual([]);
   });
 });
+
+describe('lambdaBundleOptions({ format: "cjs" })', () => {
+  it('bundles an ES module that reads import.meta.url without a warning, and gives it the bundle\'s own file URL', async () => {
+    // Prepare
+    const outfile = join(OUT, 'meta', 'handler.cjs');
+    await mkdir(join(OUT, 'meta'), { recursive: true });
+
+    // Act
+    const result = await build({
+      ...lambdaBundleOptions({ format: 'cjs', trims: false }),
+      stdin: { contents: 'export const url = import.meta.url;', resolveDir: ROOT, sourcefile: 'meta.mjs', loader: 'js' },
+      absWorkingDir: ROOT,
+      outfile,
+      logLevel: 'silent',
+    });
+
+    // Assess
+    expect(result.warnings.map((warning) => warning.text)).toEqual([]);
+    expect((require(outfile) as { url: string }).url).toBe(pathToFileURL(outfile).href);
+  });
+});

@@ -202,7 +202,13 @@ export function lambdaBundleOptions(options: LambdaBundleOptions = {}): BuildOpt
           // CommonJS dependencies bundled into an ES module still call `require()` for Node.js built-ins.
           banner: { js: "import { createRequire as __serverlessMongodbCreateRequire } from 'node:module'; const require = __serverlessMongodbCreateRequire(import.meta.url);" },
         }
-      : { outExtension: { '.js': '.cjs' } }),
+      : {
+          outExtension: { '.js': '.cjs' },
+          // `import.meta.url` in an ES module bundled to CommonJS (the library's lazy require of the Powertools
+          // logger uses it): the bundle's own file URL, instead of esbuild's empty `import.meta` and its warning.
+          define: { 'import.meta.url': '__serverlessMongodbImportMetaUrl' },
+          banner: { js: "const __serverlessMongodbImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+        }),
     minifyWhitespace: true,
     minifySyntax: true,
     minifyIdentifiers: false,
