@@ -255,6 +255,19 @@ describe('lambda emulator, Lambda Managed Instances mode', () => {
     expect(fn.jsonLogs()).toContainEqual({ message: 'concurrency fixture', id: 7 });
   });
 
+  it('SIGTERM reaches the main thread only: a handler module\'s SIGTERM listener does not run under LMI', { timeout: TIMEOUT }, async () => {
+    // Prepare: the same fixture cleans up on SIGTERM in a classic environment (test/lambda-emulator.test.ts)
+    const fn = await startLambdaContainer({ entry: 'test/fixtures/emulator/sigterm.ts', maxConcurrency: 2, workerCount: 1 });
+    await fn.invoke({});
+
+    // Act
+    const res = await fn.shutdown(1_000);
+
+    // Assess
+    expect(res).toMatchObject({ code: null, signal: 'SIGTERM' }); // the main thread has no listener: default action
+    expect(fn.logs.some((l) => l.includes('SIGTERM received'))).toBe(false);
+  });
+
   it('rejects bad concurrency options with a clear error', async () => {
     await expect(startLambdaContainer({ entry: FIXTURE, workerCount: 2 })).rejects.toThrow(/workerCount applies to Lambda Managed Instances only; set maxConcurrency/);
     await expect(startLambdaContainer({ entry: FIXTURE, maxConcurrency: 0 })).rejects.toThrow(/maxConcurrency must be an integer >= 1 \(got 0\)/);
