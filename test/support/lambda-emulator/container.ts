@@ -2,15 +2,19 @@
  * One emulated Lambda execution environment: a Node.js process running the real AWS Lambda RIC
  * (`aws-lambda-ric`) against a private Runtime API server (runtime-api.ts), with Lambda-like
  * freeze (SIGSTOP while parked on GET /next) and thaw (SIGCONT).
+ *
+ * With `maxConcurrency` set it is a Lambda Managed Instances (LMI) environment: the RIC runs in its
+ * multi-concurrent mode (worker threads, each with its own module scope and its own parked GET /next, running
+ * the events it receives concurrently) and the Runtime API keeps at most `maxConcurrency` invocations in flight.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bundleHandler, PROJECT_ROOT } from './bundle.js';
-import { RuntimeApiServer, type RuntimeErrorBody } from './runtime-api.js';
+import { type RuntimeApiStats, RuntimeApiServer, type RuntimeErrorBody } from './runtime-api.js';
 
 export interface LambdaContainerOptions {
   /** path of a .ts/.js/.mjs handler module (absolute or relative to the project root) */
@@ -30,6 +34,17 @@ export interface LambdaContainerOptions {
   functionName?: string; // default 'test-function'
   memoryMB?: number; // default 1024
   timeoutMs?: number; // function timeout used for the deadline header, default 10000
+  /**
+   * Lambda Managed Instances: run the RIC in its multi-concurrent mode (sets `AWS_LAMBDA_MAX_CONCURRENCY`) and
+   * let the Runtime API hold at most this many invocations in flight (delivered, not yet answered), queueing
+   * the rest. Unset: a classic environment, one invocation at a time.
+   */
+  maxConcurrency?: number;
+  /**
+   * LMI only: number of RIC worker threads (`AWS_LAMBDA_NODEJS_WORKER_COUNT`). Default: the RIC's own default,
+   * 8 × the CPUs it reads from /sys/fs/cgroup/cpu.max (1 when that file is missing, as on cgroup v1).
+   */
+  workerCount?: number;
 }
 
 export interface InvokeResult {
@@ -47,8 +62,19 @@ export interface ShutdownResult {
 }
 
 export interface LambdaContainer {
+  /** 'lmi' when started with `maxConcurrency` (multi-concurrent RIC), else 'classic' */
+  readonly mode: 'classic' | 'lmi';
+  /** LMI: the RIC's worker threads (what AWS_LAMBDA_NODEJS_WORKER_COUNT gives, or its default); classic: 1 */
+  readonly workerCount: number;
   /** invoke and wait for /response or /error. Rejects if the container dies. */
   invoke(event: unknown, opts?: { timeoutMs?: number }): Promise<InvokeResult>;
+  /**
+   * Queue every event at the Runtime API at once and wait for all results (in the order of `events`).
+   * LMI: up to `maxConcurrency` run concurrently. Classic: the runtime takes them one after the other.
+   * On a frozen container, the events go into the sockets of the parked GET /next while it is still
+   * stopped (the rest stay queued at the Runtime API), then it is thawed once: the runtime finds them together.
+   */
+  invokeMany(events: readonly unknown[], opts?: { timeoutMs?: number }): Promise<InvokeResult[]>;
   /** SIGSTOP the process — only after the runtime is parked on /invocation/next (waits for that), like Lambda does */
   freeze(): Promise<void>;
   /** SIGCONT */
@@ -59,9 +85,27 @@ export interface LambdaContainer {
     freezeMs: number,
     opts?: { beforeThaw?: () => Promise<void> | void },
   ): Promise<InvokeResult>;
+  /**
+   * Fluid-style burst: freeze (once nothing is in flight and every worker is parked on /next), wait ms,
+   * run `beforeThaw`, deliver all events while still frozen, thaw once; resolves with every result.
+   * For N invocations running at once in one module scope use LMI mode with `workerCount: 1` and
+   * `maxConcurrency >= N`; in classic mode the N are queued and run one after the other.
+   */
+  invokeManyAfterFreeze(
+    events: readonly unknown[],
+    freezeMs: number,
+    opts?: { beforeThaw?: () => Promise<void> | void; timeoutMs?: number },
+  ): Promise<InvokeResult[]>;
+  /** what the Runtime API saw: GET /next requests, parked, in flight, max in flight, queued, delivered, answered */
+  runtimeStats(): RuntimeApiStats;
+  /** start a new high-water mark for `runtimeStats().maxInFlight` */
+  resetMaxInFlight(): void;
   /** all stdout/stderr lines of the container so far */
   readonly logs: string[];
-  /** parsed JSON log lines (lines that parse as JSON objects) */
+  /**
+   * parsed JSON log lines (lines that parse as JSON objects). In LMI mode the RIC wraps every console line in
+   * `{timestamp, level, requestId, message}`; a wrapped message that is itself a JSON object is returned unwrapped.
+   */
   jsonLogs(): Array<Record<string, unknown>>;
   readonly pid: number;
   /** send SIGTERM, wait up to graceMs (default 500) for exit, then SIGKILL */
@@ -176,6 +220,7 @@ async function nodeBinary(major: 22 | 24): Promise<string> {
 }
 
 export async function startLambdaContainer(options: LambdaContainerOptions): Promise<LambdaContainer> {
+  validateConcurrencyOptions(options);
   const [bundle, node] = await Promise.all([
     options.taskRoot === undefined ? bundleHandler(options.entry) : { dir: options.taskRoot, moduleName: options.entry },
     nodeBinary(options.nodeMajor ?? 22),
@@ -183,6 +228,46 @@ export async function startLambdaContainer(options: LambdaContainerOptions): Pro
   const container = new EmulatedContainer(options, node, bundle.dir, `${bundle.moduleName}.${options.handlerName ?? 'handler'}`);
   await container.start();
   return container;
+}
+
+function validateConcurrencyOptions(options: LambdaContainerOptions): void {
+  const { maxConcurrency, workerCount } = options;
+  if (maxConcurrency !== undefined && !(Number.isInteger(maxConcurrency) && maxConcurrency >= 1)) {
+    throw new RangeError(`Lambda emulator: maxConcurrency must be an integer >= 1 (got ${String(maxConcurrency)}); leave it unset for a classic environment`);
+  }
+  if (workerCount !== undefined) {
+    if (maxConcurrency === undefined) {
+      throw new RangeError('Lambda emulator: workerCount applies to Lambda Managed Instances only; set maxConcurrency too');
+    }
+    if (!(Number.isInteger(workerCount) && workerCount >= 1)) {
+      throw new RangeError(`Lambda emulator: workerCount must be an integer >= 1 (got ${String(workerCount)})`);
+    }
+  }
+  if (maxConcurrency !== undefined && (options.nodeMajor ?? 22) < 22) {
+    throw new RangeError('Lambda emulator: Lambda Managed Instances need Node.js 22 or later');
+  }
+}
+
+/**
+ * The RIC's worker count (aws-lambda-ric index.mjs, getWorkerCount / getAvailableCpus): AWS_LAMBDA_NODEJS_WORKER_COUNT,
+ * else 8 × ceil(quota / period) from /sys/fs/cgroup/cpu.max ("max": the detected cores; file missing: 1 CPU).
+ */
+function ricWorkerCount(env: Record<string, string | undefined>): number {
+  const fromEnv = env['AWS_LAMBDA_NODEJS_WORKER_COUNT'];
+  if (fromEnv) return Number.parseInt(fromEnv, 10);
+  let detected = 1;
+  try {
+    const [maxStr = '', periodStr = ''] = readFileSync('/sys/fs/cgroup/cpu.max', 'utf8').trim().split(/\s+/);
+    const period = Number.parseInt(periodStr, 10);
+    if (maxStr === 'max') detected = Math.max(1, cpus().length);
+    else {
+      const quota = Number.parseInt(maxStr, 10);
+      if (quota > 0 && period > 0) detected = Math.ceil(quota / period);
+    }
+  } catch {
+    // no cgroup v2 cpu.max: the RIC assumes 1 CPU
+  }
+  return 8 * detected;
 }
 
 interface Inflight {
@@ -204,6 +289,10 @@ class EmulatedContainer implements LambdaContainer {
   private frozen = false;
   private readonly functionName: string;
   private readonly timeoutMs: number;
+  readonly mode: 'classic' | 'lmi';
+  workerCount = 1;
+  /** LMI: how many GET /next the runtime keeps parked when idle (see `parkTarget`) */
+  private idleParked = 1;
 
   constructor(
     private readonly options: LambdaContainerOptions,
@@ -213,7 +302,10 @@ class EmulatedContainer implements LambdaContainer {
   ) {
     this.functionName = options.functionName ?? 'test-function';
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.api = new RuntimeApiServer(`arn:aws:lambda:us-east-1:123456789012:function:${this.functionName}`);
+    this.mode = options.maxConcurrency === undefined ? 'classic' : 'lmi';
+    this.api = new RuntimeApiServer(`arn:aws:lambda:us-east-1:123456789012:function:${this.functionName}`, {
+      ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
+    });
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
     this.api.on('response', (id, result) => this.settle(id, (durationMs) => ({ requestId: id, ok: true, result, durationMs })));
     this.api.on('invocationError', (id, error) => this.settle(id, (durationMs) => ({ requestId: id, ok: false, error, durationMs })));
@@ -260,8 +352,18 @@ class EmulatedContainer implements LambdaContainer {
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${this.functionName}`,
       AWS_LAMBDA_LOG_STREAM_NAME: `${day}/[$LATEST]${randomBytes(16).toString('hex')}`,
       AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
+      ...(this.options.maxConcurrency === undefined
+        ? {}
+        : {
+            AWS_LAMBDA_MAX_CONCURRENCY: String(this.options.maxConcurrency),
+            ...(this.options.workerCount === undefined ? {} : { AWS_LAMBDA_NODEJS_WORKER_COUNT: String(this.options.workerCount) }),
+          }),
       ...this.options.env,
     };
+    if (this.mode === 'lmi') {
+      this.workerCount = ricWorkerCount(env);
+      this.idleParked = parkTarget(this.workerCount, env);
+    }
     const started = Date.now();
     this.child = spawn(this.node, nodeArgs, { cwd: this.taskRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(this);
@@ -287,7 +389,9 @@ class EmulatedContainer implements LambdaContainer {
         if (err) reject(err);
         else resolve();
       };
-      const onParked = () => finish();
+      const onParked = () => {
+        if (this.api.parkedCount >= this.idleParked) finish();
+      };
       const onInitError = (error: RuntimeErrorBody) => {
         initError = error;
         // The RIC rethrows after posting /init/error and exits: collect its last log lines, then make sure it is gone.
@@ -300,7 +404,7 @@ class EmulatedContainer implements LambdaContainer {
         this.kill();
         finish(new LambdaContainerExitedError(`Lambda container init did not finish within ${INIT_TIMEOUT_MS} ms`, null, 'SIGKILL', this.logs));
       }, INIT_TIMEOUT_MS);
-      this.api.once('parked', onParked);
+      this.api.on('parked', onParked);
       this.api.once('initError', onInitError);
       void this.exited.then((e) => {
         if (!initError) finish(new LambdaContainerExitedError('Lambda container exited during init', e.code, e.signal, this.logs));
@@ -310,14 +414,29 @@ class EmulatedContainer implements LambdaContainer {
   }
 
   async invoke(event: unknown, opts?: { timeoutMs?: number }): Promise<InvokeResult> {
-    const { written, result } = this.dispatch(event, opts?.timeoutMs);
+    const [result] = await this.invokeMany([event], opts);
+    return result as InvokeResult;
+  }
+
+  async invokeMany(events: readonly unknown[], opts?: { timeoutMs?: number }): Promise<InvokeResult[]> {
+    // Events written to a parked /next while dispatching (synchronously, see RuntimeApiServer 'delivered').
+    const deliveredNow = new Set<string>();
+    const onDelivered = (id: string) => deliveredNow.add(id);
+    this.api.on('delivered', onDelivered);
+    let dispatched: Array<{ requestId: string | undefined; written: Promise<void>; result: Promise<InvokeResult> }>;
+    try {
+      dispatched = events.map((event) => this.dispatch(event, opts?.timeoutMs));
+    } finally {
+      this.api.off('delivered', onDelivered);
+    }
     if (this.frozen) {
-      // Like Lambda: the event goes into the socket of the pending GET /next while the process is still stopped,
-      // then the process is resumed and finds it there.
-      await Promise.race([written, result.then(noop, noop)]);
+      // Like Lambda: the events go into the sockets of the pending GET /next while the process is still stopped
+      // (the rest wait at the Runtime API), then the process is resumed and finds them there.
+      const handedOver = dispatched.filter((d) => d.requestId !== undefined && deliveredNow.has(d.requestId));
+      await Promise.all(handedOver.map((d) => Promise.race([d.written, d.result.then(noop, noop)])));
       await this.thaw();
     }
-    return result;
+    return Promise.all(dispatched.map((d) => d.result));
   }
 
   async freeze(): Promise<void> {
@@ -355,13 +474,37 @@ class EmulatedContainer implements LambdaContainer {
     return this.invoke(event);
   }
 
+  async invokeManyAfterFreeze(
+    events: readonly unknown[],
+    freezeMs: number,
+    opts?: { beforeThaw?: () => Promise<void> | void; timeoutMs?: number },
+  ): Promise<InvokeResult[]> {
+    await this.freeze();
+    await sleep(freezeMs);
+    try {
+      await opts?.beforeThaw?.();
+    } catch (err) {
+      await this.thaw();
+      throw err;
+    }
+    return this.invokeMany(events, opts?.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs });
+  }
+
+  runtimeStats(): RuntimeApiStats {
+    return this.api.stats();
+  }
+
+  resetMaxInFlight(): void {
+    this.api.resetMaxInFlight();
+  }
+
   jsonLogs(): Array<Record<string, unknown>> {
     const out: Array<Record<string, unknown>> = [];
     for (const line of this.logs) {
       if (!line.startsWith('{')) continue;
       try {
         const v: unknown = JSON.parse(line);
-        if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(v as Record<string, unknown>);
+        if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(this.mode === 'lmi' ? unwrapRicLine(v as Record<string, unknown>) : (v as Record<string, unknown>));
       } catch {
         // not JSON
       }
@@ -412,23 +555,30 @@ class EmulatedContainer implements LambdaContainer {
     await this.exited;
   }
 
-  private dispatch(event: unknown, waitMs: number | undefined): { written: Promise<void>; result: Promise<InvokeResult> } {
+  private dispatch(
+    event: unknown,
+    waitMs: number | undefined,
+  ): { requestId: string | undefined; written: Promise<void>; result: Promise<InvokeResult> } {
     if (this.exitInfo) {
       const err = this.exitedError('cannot invoke');
-      return { written: Promise.reject(err), result: Promise.reject(err) };
+      const rejected = Promise.reject(err);
+      rejected.catch(noop);
+      return { requestId: undefined, written: rejected, result: Promise.reject(err) };
     }
     let markWritten!: () => void;
+    let requestId: string | undefined;
     const written = new Promise<void>((resolve) => (markWritten = resolve));
     const result = new Promise<InvokeResult>((resolve, reject) => {
       const entry: Inflight = { resolve, reject, waitMs: waitMs ?? this.timeoutMs };
-      const requestId = this.api.deliver(event, this.timeoutMs, (inv) => {
+      // a parked /next may take the event synchronously; its answer and onWritten come later (I/O callbacks)
+      requestId = this.api.deliver(event, this.timeoutMs, (inv) => {
         entry.deliveredAt = inv.deliveredAt;
         entry.timer = setTimeout(() => this.onTimeout(inv.requestId), entry.waitMs);
         markWritten();
       });
       this.inflight.set(requestId, entry);
     });
-    return { written, result };
+    return { requestId, written, result };
   }
 
   private settle(requestId: string, make: (durationMs: number) => InvokeResult): void {
@@ -439,11 +589,25 @@ class EmulatedContainer implements LambdaContainer {
     entry.resolve(make(Date.now() - (entry.deliveredAt ?? Date.now())));
   }
 
-  /** Like Lambda: the invocation fails with Sandbox.Timedout and the execution environment is destroyed. */
+  /**
+   * Like Lambda: the invocation fails with Sandbox.Timedout and the execution environment is destroyed.
+   * LMI: the timeout is reported but not enforced (AWS docs): the environment keeps running, and the invocation
+   * holds its concurrency slot at the Runtime API until the runtime answers it.
+   */
   private onTimeout(requestId: string): void {
     const entry = this.inflight.get(requestId);
     if (!entry) return;
     const secs = (entry.waitMs / 1000).toFixed(2);
+    if (this.mode === 'lmi') {
+      this.logs.push(`[emulator] ${requestId} Task timed out after ${secs} seconds; LMI: reported, not enforced`);
+      this.settle(requestId, (durationMs) => ({
+        requestId,
+        ok: false,
+        error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${requestId} Error: Task timed out after ${secs} seconds` },
+        durationMs,
+      }));
+      return;
+    }
     this.logs.push(`[emulator] ${requestId} Task timed out after ${secs} seconds; killing the container`);
     this.settle(requestId, (durationMs) => ({
       requestId,
@@ -480,10 +644,23 @@ class EmulatedContainer implements LambdaContainer {
     return ok;
   }
 
-  /** Wait until the runtime is parked on GET /next with no invocation outstanding. */
+  /**
+   * Wait until the runtime is parked on GET /next with no invocation outstanding. LMI: until nothing is in flight
+   * (neither an invoke() of ours nor a timed-out invocation the runtime still runs) and every worker's GET /next
+   * is parked again.
+   */
   private async waitParked(): Promise<void> {
-    while (!(this.api.isParked && this.inflight.size === 0)) {
+    const since = Date.now();
+    while (!this.idle()) {
       if (this.exitInfo) throw this.exitedError('cannot freeze');
+      if (this.mode === 'lmi' && Date.now() - since > FREEZE_WAIT_MS) {
+        const st = this.api.stats();
+        throw new Error(
+          `Lambda emulator: cannot freeze, the runtime did not become idle within ${FREEZE_WAIT_MS} ms ` +
+            `(${st.parked} of ${this.idleParked} GET /next parked, ${st.inFlight} in flight, ${this.inflight.size} invoke() pending); ` +
+            'a worker thread may have exited (see the container logs)',
+        );
+      }
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -495,6 +672,12 @@ class EmulatedContainer implements LambdaContainer {
         this.api.on('parked', done);
       });
     }
+  }
+
+  private idle(): boolean {
+    if (this.inflight.size > 0) return false;
+    if (this.mode === 'classic') return this.api.isParked;
+    return this.api.inFlightCount === 0 && this.api.parkedCount >= this.idleParked;
   }
 
   private captureLines(stream: NodeJS.ReadableStream | null, tag: 'out' | 'err'): void {
@@ -520,6 +703,33 @@ class EmulatedContainer implements LambdaContainer {
 }
 
 function noop(): void {}
+
+/** LMI: how long freeze() waits for every worker to be parked with nothing in flight. */
+const FREEZE_WAIT_MS = 10_000;
+
+/**
+ * LMI: how many GET /next the runtime holds parked when idle: one per worker, but the native client's get_next runs
+ * on the libuv threadpool (Napi::AsyncWorker in aws-lambda-ric src/native/rapid-client.cc), which worker threads
+ * share and which has UV_THREADPOOL_SIZE (default 4) threads.
+ */
+function parkTarget(workers: number, env: Record<string, string | undefined>): number {
+  if (env['AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1'] === 'true') return workers;
+  const pool = Number.parseInt(env['UV_THREADPOOL_SIZE'] ?? '', 10);
+  return Math.min(workers, Number.isInteger(pool) && pool > 0 ? pool : 4);
+}
+
+/** LMI: the RIC writes every console line as {timestamp, level, requestId, message}; unwrap a JSON object message. */
+function unwrapRicLine(v: Record<string, unknown>): Record<string, unknown> {
+  const message = v['message'];
+  if (typeof message !== 'string' || !message.startsWith('{') || !('requestId' in v) || !('timestamp' in v)) return v;
+  try {
+    const inner: unknown = JSON.parse(message);
+    if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) return inner as Record<string, unknown>;
+  } catch {
+    // not JSON
+  }
+  return v;
+}
 
 /** Process state letter from /proc/<pid>/stat ('R', 'S', 'T' = stopped, ...). */
 export function procState(pid: number): string | undefined {

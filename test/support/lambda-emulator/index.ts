@@ -21,3 +21,5 @@ export {
   stopAllLambdaContainers,
 } from './container.js';
 export { bundleHandler, type HandlerBundle, PROJECT_ROOT } from './bundle.js';
+export { type Gate, startGate } from './gate.js';
+export type { RuntimeApiStats } from './runtime-api.js';

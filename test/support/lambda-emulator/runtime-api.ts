@@ -16,6 +16,13 @@
  *   GET  /2020-01-01/extension/event/next long-poll; answered with INVOKE events to extensions that asked for them.
  * While an extension is registered, invocations wait for it to be parked on event/next (as Lambda waits for
  * every extension), and the container's Lambda-style shutdown sends SIGTERM (see `LambdaContainer.retire`).
+ *
+ * Two modes:
+ *   classic (no `maxConcurrency`): one GET /next at a time. A second GET /next while one is parked fails the
+ *     older one with 500 InvalidState (the classic RIC never does that).
+ *   multi-concurrent (Lambda Managed Instances, `maxConcurrency` set): any number of parked GET /next (the RIC
+ *     keeps one per worker thread). At most `maxConcurrency` invocations are in flight (written to a /next and
+ *     not yet answered through /response or /error); the rest wait in the queue, as the Lambda service holds them.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -36,9 +43,34 @@ export interface DeliveredInvocation {
   deadlineMs: number;
 }
 
+export interface RuntimeApiOptions {
+  /** multi-concurrent mode (LMI): cap on invocations in flight. Unset: classic mode, one /next at a time. */
+  maxConcurrency?: number;
+}
+
+/** What the Runtime API saw, for tests of concurrency. */
+export interface RuntimeApiStats {
+  /** GET /next requests received so far */
+  nextRequests: number;
+  /** GET /next requests parked now, with nothing to receive */
+  parked: number;
+  /** invocations written to a /next and not yet answered */
+  inFlight: number;
+  /** the most invocations in flight at once since start (or since `resetMaxInFlight()`) */
+  maxInFlight: number;
+  /** invocations waiting for a /next (or for a free slot under `maxConcurrency`) */
+  queued: number;
+  /** invocations written to a /next so far */
+  delivered: number;
+  /** invocations answered through /response or /error so far */
+  answered: number;
+}
+
 export interface RuntimeApiEvents {
-  /** the runtime is parked on GET /next (no event was waiting for it) */
+  /** a GET /next is parked (no event was waiting for it) */
   parked: [];
+  /** an invocation was written to a GET /next (emitted synchronously, before the bytes are flushed) */
+  delivered: [requestId: string];
   response: [requestId: string, result: unknown];
   invocationError: [requestId: string, error: RuntimeErrorBody];
   initError: [error: RuntimeErrorBody];
@@ -54,15 +86,31 @@ interface Pending {
 
 export class RuntimeApiServer extends EventEmitter<RuntimeApiEvents> {
   private readonly server: Server;
-  private parkedNext: ServerResponse | undefined;
+  /** parked GET /next responses, oldest first (at most one in classic mode) */
+  private readonly parkedNext: ServerResponse[] = [];
   private readonly queue: Pending[] = [];
+  /** request ids written to a /next and not yet answered */
+  private readonly inFlight = new Set<string>();
+  private maxInFlightSeen = 0;
+  private deliveredCount = 0;
+  private answeredCount = 0;
   /** number of GET /next requests received so far */
   nextCount = 0;
   /** registered extensions by identifier */
   readonly extensions = new Map<string, { name: string; events: string[]; parked: ServerResponse | undefined }>();
+  /** multi-concurrent mode's cap on invocations in flight; undefined in classic mode */
+  readonly maxConcurrency: number | undefined;
 
-  constructor(private readonly functionArn: string) {
+  constructor(
+    private readonly functionArn: string,
+    options: RuntimeApiOptions = {},
+  ) {
     super();
+    const max = options.maxConcurrency;
+    if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
+      throw new RangeError(`RuntimeApiServer: maxConcurrency must be an integer >= 1 (got ${String(max)}); leave it unset for classic mode`);
+    }
+    this.maxConcurrency = max;
     // requestTimeout/keepAliveTimeout off: /next is a long poll over a keep-alive connection (curl in the native client).
     this.server = createServer({ requestTimeout: 0, keepAliveTimeout: 0 }, (req, res) => this.route(req, res));
   }
@@ -75,9 +123,41 @@ export class RuntimeApiServer extends EventEmitter<RuntimeApiEvents> {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** true while the runtime waits on GET /next with nothing to receive */
+  /** true while the runtime waits on GET /next with nothing to receive (in LMI mode: at least one worker does) */
   get isParked(): boolean {
-    return this.parkedNext !== undefined;
+    return this.parkedNext.length > 0;
+  }
+
+  /** number of GET /next parked now */
+  get parkedCount(): number {
+    return this.parkedNext.length;
+  }
+
+  /** number of invocations written to a /next and not yet answered */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** true while `requestId` was delivered and is not answered yet */
+  isInFlight(requestId: string): boolean {
+    return this.inFlight.has(requestId);
+  }
+
+  stats(): RuntimeApiStats {
+    return {
+      nextRequests: this.nextCount,
+      parked: this.parkedNext.length,
+      inFlight: this.inFlight.size,
+      maxInFlight: this.maxInFlightSeen,
+      queued: this.queue.length,
+      delivered: this.deliveredCount,
+      answered: this.answeredCount,
+    };
+  }
+
+  /** start a new high-water mark for `stats().maxInFlight` (from the current in-flight count) */
+  resetMaxInFlight(): void {
+    this.maxInFlightSeen = this.inFlight.size;
   }
 
   /** Queue an event; it is written to the pending (or next) GET /next. `onWritten` fires once the bytes are handed to the OS. */
@@ -89,18 +169,25 @@ export class RuntimeApiServer extends EventEmitter<RuntimeApiEvents> {
   }
 
   async close(): Promise<void> {
-    this.parkedNext?.socket?.destroy();
-    this.parkedNext = undefined;
+    for (const res of this.parkedNext.splice(0)) res.socket?.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Write queued events to parked GET /next requests, oldest first, while a slot is free. */
   private flush(): void {
-    const res = this.parkedNext;
+    while (this.deliverOne()) {
+      // next one
+    }
+  }
+
+  private deliverOne(): boolean {
+    const res = this.parkedNext[0];
     const item = this.queue[0];
-    if (!res || !item) return;
+    if (!res || !item) return false;
+    if (this.maxConcurrency !== undefined && this.inFlight.size >= this.maxConcurrency) return false;
     // Lambda starts an invocation only once every extension is ready (parked on event/next).
-    for (const extension of this.extensions.values()) if (!extension.parked) return;
+    for (const extension of this.extensions.values()) if (!extension.parked) return false;
     for (const extension of this.extensions.values()) {
       if (!extension.events.includes('INVOKE') || !extension.parked) continue;
       const parked = extension.parked;
@@ -108,7 +195,11 @@ export class RuntimeApiServer extends EventEmitter<RuntimeApiEvents> {
       reply(parked, 200, { eventType: 'INVOKE', requestId: item.requestId, deadlineMs: Date.now() + item.deadlineMs, invokedFunctionArn: item.arn });
     }
     this.queue.shift();
-    this.parkedNext = undefined;
+    this.parkedNext.shift();
+    this.inFlight.add(item.requestId);
+    this.maxInFlightSeen = Math.max(this.maxInFlightSeen, this.inFlight.size);
+    this.deliveredCount++;
+    this.emit('delivered', item.requestId);
     const deliveredAt = Date.now();
     const deadlineMs = deliveredAt + item.deadlineMs;
     res.writeHead(200, {
@@ -119,19 +210,25 @@ export class RuntimeApiServer extends EventEmitter<RuntimeApiEvents> {
       'Lambda-Runtime-Trace-Id': traceId(),
     });
     res.end(item.body, () => item.onWritten({ requestId: item.requestId, deliveredAt, deadlineMs }));
+    return true;
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '';
     if (req.method === 'GET' && url === `${PREFIX}/invocation/next`) {
       this.nextCount++;
-      if (this.parkedNext) reply(this.parkedNext, 500, { errorMessage: 'concurrent /next', errorType: 'InvalidState' });
-      this.parkedNext = res;
+      if (this.maxConcurrency === undefined) {
+        // classic: one runtime thread, one /next; a second one while another is parked is a protocol error
+        const older = this.parkedNext.shift();
+        if (older) reply(older, 500, { errorMessage: 'concurrent /next', errorType: 'InvalidState' });
+      }
+      this.parkedNext.push(res);
       res.on('close', () => {
-        if (this.parkedNext === res) this.parkedNext = undefined;
+        const i = this.parkedNext.indexOf(res);
+        if (i >= 0) this.parkedNext.splice(i, 1);
       });
-      if (this.queue.length > 0) this.flush();
-      else this.emit('parked');
+      this.flush();
+      if (this.parkedNext.includes(res)) this.emit('parked');
       return;
     }
     if (req.method === 'GET' && url === '/2020-01-01/extension/event/next') {
@@ -157,6 +254,7 @@ export class RuntimeApiServer extends EventEmitter<RuntimeApiEvents> {
       if (req.method === 'POST' && m) {
         const requestId = decodeURIComponent(m[1] ?? '');
         reply(res, 202, { status: 'OK' });
+        if (this.inFlight.delete(requestId)) this.answeredCount++;
         // Streaming responses report failures in trailers.
         const trailerType = req.trailers['lambda-runtime-function-error-type'];
         if (m[2] === 'error' || trailerType) {
@@ -165,6 +263,7 @@ export class RuntimeApiServer extends EventEmitter<RuntimeApiEvents> {
         } else {
           this.emit('response', requestId, parse(text));
         }
+        this.flush(); // a slot is free
         return;
       }
       if (req.method === 'POST' && url === `${PREFIX}/init/error`) {
