@@ -1,20 +1,33 @@
 // The freeze/thaw fault matrix under the real Lambda runtime client: for every scenario, insertOne and find,
 // ten freezes each, the first invocation after the thaw must succeed and end its session. The FIN, RST and
 // silent-peer scenarios run over TLS too, with a control that shows the FIN breaks an unprotected first command.
+import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCENARIOS, runScenario, type FreezeOperation, type ScenarioRun } from './support/freeze-scenarios.js';
 import { stopAllLambdaContainers } from './support/lambda-emulator/index.js';
 
 const RUNS = 10;
+/** Runs of a burst row: each thaw delivers 2 or 8 invocations at once. */
+const BURST_RUNS = 4;
+/**
+ * Burst rows run after the others, this many at a time: each is a container of the runtime client's
+ * multi-concurrent mode (a worker thread on top of the process), and all at once overload a 2-core machine
+ * (init past 30 s, connects past connectTimeoutMS).
+ */
+const BURST_CONCURRENCY = 6;
 const OPERATIONS: FreezeOperation[] = ['insertOne', 'find'];
 
-/** The requestIds whose `session.ended` record the library logged. */
+/**
+ * The requestIds whose `session.ended` record the library logged. In the runtime client's multi-concurrent mode
+ * a console line arrives wrapped, as the JSON string `message` of the runtime's own record.
+ */
 function endedSessions(run: ScenarioRun): Set<string> {
   const ended = new Set<string>();
   for (const line of run.logs) {
-    if (!line.includes('"session.ended"')) continue;
-    const record = JSON.parse(line) as { mongodb?: { requestId?: string } };
-    if (record.mongodb?.requestId) ended.add(record.mongodb.requestId);
+    if (!line.includes('session.ended')) continue;
+    let record = JSON.parse(line) as { message?: unknown; mongodb?: { event?: string; requestId?: string } };
+    if (!record.mongodb && typeof record.message === 'string' && record.message.startsWith('{')) record = JSON.parse(record.message) as typeof record;
+    if (record.mongodb?.event === 'session.ended' && record.mongodb.requestId) ended.add(record.mongodb.requestId);
   }
   return ended;
 }
@@ -33,6 +46,8 @@ interface Row {
   op: FreezeOperation;
   checks: Checks;
   tls: boolean;
+  /** Invocations delivered at once on the thaw (one module scope, one client). */
+  burst?: number;
   /** The middy middleware (a session per invocation), or the HTTP handler (no session). */
   setup?: 'library' | 'http handler';
 }
@@ -57,29 +72,42 @@ describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
     ...['fin-short', 'rst'].flatMap((id) => OPERATIONS.map((op): Row => ({ id, op, checks: 'settle-only', tls: true }))),
     // The HTTP way in opens its requests through the same invocation lifecycle.
     ...HTTP_SCENARIOS.flatMap((id) => OPERATIONS.map((op): Row => ({ id, op, checks: 'defaults', tls: false, setup: 'http handler' }))),
+    // Several invocations delivered at once on the thaw, in one module scope (Vercel Fluid, Managed Instances):
+    // they share the client and its one freeze/thaw check.
+    ...[2, 8].flatMap((burst) => SCENARIOS.flatMap((scenario) => OPERATIONS.map((op): Row => ({ id: scenario.id, op, checks: 'defaults', tls: false, burst })))),
   ];
   // The control: over TLS with neither check, the FIN scenario must break the first command, or the rows above
   // would prove nothing. It breaks because of the driver's write path (docs/upstream-driver-write-after-close.md):
   // once a driver release fixes that, the control fails, and the settle turn can be reconsidered.
   const controls: Row[] = OPERATIONS.map((op) => ({ id: 'fin-short', op, checks: 'none', tls: true }));
-  const title = ({ id, checks, tls, setup }: Row) =>
-    `${setup === 'http handler' ? 'HTTP handler: ' : ''}${SCENARIOS.find((scenario) => scenario.id === id)!.title}${tls ? ', over TLS' : ''}${checks === 'defaults' ? '' : checks === 'settle-only' ? ', settle turn alone (probe off)' : ', no thaw check'}`;
+  const title = ({ id, checks, tls, setup, burst }: Row) =>
+    `${setup === 'http handler' ? 'HTTP handler: ' : ''}${burst ? `${burst} at once: ` : ''}${SCENARIOS.find((scenario) => scenario.id === id)!.title}${tls ? ', over TLS' : ''}${checks === 'defaults' ? '' : checks === 'settle-only' ? ', settle turn alone (probe off)' : ', no thaw check'}`;
 
   const results = new Map<string, Promise<ScenarioRun>>();
-  const resultOf = ({ id, op, checks, tls, setup = 'library' }: Row) => {
-    const key = `${setup}/${id}/${op}/${checks}/${tls ? 'tls' : 'tcp'}`;
+  const resultOf = ({ id, op, checks, tls, setup = 'library', burst }: Row) => {
+    const key = `${setup}/${id}/${op}/${checks}/${tls ? 'tls' : 'tcp'}/${burst ?? 1}`;
     let pending = results.get(key);
     if (!pending) {
       const scenario = SCENARIOS.find((candidate) => candidate.id === id)!;
-      pending = runScenario(setup, scenario, op, { runs: RUNS, invokeTimeoutMs: 20_000, env: CHECK_ENV[checks], tls });
+      pending = runScenario(setup, scenario, op, { runs: burst ? BURST_RUNS : RUNS, invokeTimeoutMs: 20_000, env: CHECK_ENV[checks], tls, ...(burst ? { burst } : {}) });
       results.set(key, pending);
     }
     return pending;
   };
 
-  // Start every row at once; each test below awaits its own.
+  // Start every row at once, the burst rows once the others are over (a few at a time); each test below awaits
+  // its own.
+  const scheduled = new Map<Row, Promise<ScenarioRun>>();
+  const scheduledRun = (row: Row): Promise<ScenarioRun> => scheduled.get(row) ?? resultOf(row);
   beforeAll(() => {
-    for (const row of [...rows, ...controls]) void resultOf(row).catch(() => undefined);
+    const firstWave = [...rows.filter((row) => !row.burst), ...controls].map((row) => resultOf(row).catch(() => undefined));
+    const firstWaveDone = Promise.all(firstWave);
+    const limit = pLimit(BURST_CONCURRENCY);
+    for (const row of rows.filter((candidate) => candidate.burst)) {
+      const pending = firstWaveDone.then(() => limit(() => resultOf(row)));
+      pending.catch(() => undefined);
+      scheduled.set(row, pending);
+    }
   });
 
   it.each(rows.filter((row) => row.setup === 'http handler').map((row) => [title(row), row.op, row] as const))('%s — %s: every request answered 200', async (_title, _op, row) => {
@@ -92,7 +120,22 @@ describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
     expect(run.runs).toHaveLength(RUNS);
   }, 300_000);
 
-  it.each(rows.filter((row) => row.setup !== 'http handler').map((row) => [title(row), row.op, row] as const))('%s — %s: no failed invocation, the session ended', async (_title, _op, row) => {
+  it.each(rows.filter((row) => row.burst).map((row) => [title(row), row.op, row] as const))('%s — %s: every invocation succeeded and ended its session', async (_title, _op, row) => {
+    // Act
+    const run = await scheduledRun(row);
+
+    // Assess
+    const failures = run.runs.filter((record) => !record.ok).map((record) => record.error);
+    expect(failures).toEqual([]);
+    expect(run.runs).toHaveLength(BURST_RUNS);
+    const ended = endedSessions(run);
+    for (const record of run.runs) {
+      expect(record.requestIds).toHaveLength(row.burst!);
+      for (const requestId of record.requestIds) expect(ended.has(requestId), `session of ${requestId} ended`).toBe(true);
+    }
+  }, 300_000);
+
+  it.each(rows.filter((row) => row.setup !== 'http handler' && !row.burst).map((row) => [title(row), row.op, row] as const))('%s — %s: no failed invocation, the session ended', async (_title, _op, row) => {
     // Act
     const run = await resultOf(row);
 

@@ -104,9 +104,11 @@ export const SCENARIOS: Scenario[] = [
 
 export interface RunRecord {
   ok: boolean;
-  /** From delivery of the event to the response, as the emulator measured it. */
+  /** From delivery of the event to the response, as the emulator measured it (the slowest of a burst). */
   latencyMs: number;
   requestId: string;
+  /** A burst's invocations after the thaw: every requestId (the first is `requestId`). */
+  requestIds: string[];
   error?: string;
   /** lsid of the operation after the thaw, and of the warm operation that followed it (same when the session was ended). */
   thawLsid?: string;
@@ -130,6 +132,11 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** The server speaks TLS (verified with the test CA), as Atlas does; the proxy forwards the encrypted bytes. */
   tls?: boolean;
+  /**
+   * Invocations delivered at once on the thaw (Vercel Fluid or Managed Instances style): the container runs the
+   * runtime client's multi-concurrent mode with one worker (one module scope, one client) and room for them all.
+   */
+  burst?: number;
 }
 
 const OPERATION_COMMAND = { insertOne: 'insert', find: 'find' } as const;
@@ -146,6 +153,7 @@ export async function runScenario(setup: SetupName, scenario: Scenario, op: Free
       entry: SETUPS[setup],
       env: { MONGODB_URI: uri, POWERTOOLS_LOG_LEVEL: 'DEBUG', ...options.env },
       timeoutMs: options.invokeTimeoutMs,
+      ...(options.burst ? { maxConcurrency: options.burst, workerCount: 1 } : {}),
     });
   const result: ScenarioRun = { setup, scenario, op, runs: [], replacedContainers: 0, logs: [] };
   let fn = await start();
@@ -166,8 +174,25 @@ export async function runScenario(setup: SetupName, scenario: Scenario, op: Free
       await sleep(100);
       await scenario.duringFreeze(rig);
       await sleep(scenario.freezeMs);
+      if (options.burst) {
+        const burst = await invokeBurst(fn, op, `thawed-${run}`, options.burst);
+        const failed = burst.filter((result) => !result.ok);
+        const record: RunRecord = {
+          ok: failed.length === 0,
+          latencyMs: Math.max(...burst.map((result) => result.durationMs)),
+          requestId: burst[0]?.requestId ?? 'none',
+          requestIds: burst.map((result) => result.requestId),
+        };
+        if (failed.length > 0) record.error = failed.map((result) => `${result.error?.errorType}: ${result.error?.errorMessage}`).join('; ');
+        containerLost = failed.some((result) => result.error?.errorType === 'ContainerExited');
+        result.runs.push(record);
+        // A worker thread's console lines reach the process's stdout after its responses: wait for the burst's
+        // session records (up to 5 s) before the next freeze stops the process, or shutdown drops them.
+        if (!containerLost) await logsMention(fn, 'session.ended', record.requestIds, 5_000);
+        continue;
+      }
       const thawed = await invoke(fn, op, `thawed-${run}`);
-      const record: RunRecord = { ok: thawed.ok, latencyMs: thawed.durationMs, requestId: thawed.requestId };
+      const record: RunRecord = { ok: thawed.ok, latencyMs: thawed.durationMs, requestId: thawed.requestId, requestIds: [thawed.requestId] };
       if (!thawed.ok) record.error = `${thawed.error?.errorType}: ${thawed.error?.errorMessage}`;
       // A timed-out invocation gets its container killed, as on Lambda: the next run starts a new one.
       containerLost = thawed.error?.errorType === 'Sandbox.Timedout' || thawed.error?.errorType === 'ContainerExited';
@@ -187,6 +212,28 @@ export async function runScenario(setup: SetupName, scenario: Scenario, op: Free
     await server.stop();
   }
   return result;
+}
+
+/** Waits until, for every id, a container log line names the event and the id (a worker's lines arrive late), or `timeoutMs` passes. */
+async function logsMention(fn: LambdaContainer, event: string, ids: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const lines = fn.logs.filter((line) => line.includes(event));
+    if (ids.every((id) => lines.some((line) => line.includes(id)))) return;
+    await sleep(20);
+  }
+}
+
+/** `count` invocations delivered together to the frozen container, which is thawed once they are all queued. */
+async function invokeBurst(fn: LambdaContainer, op: FreezeOperation, name: string, count: number): Promise<InvokeResult[]> {
+  try {
+    return await fn.invokeMany(Array.from({ length: count }, (_, index) => ({ op, name: `${name}-${index}` })));
+  } catch (error) {
+    if (error instanceof LambdaContainerExitedError) {
+      return [{ requestId: 'container-exited', ok: false, error: { errorType: 'ContainerExited', errorMessage: error.message }, durationMs: 0 }];
+    }
+    throw error;
+  }
 }
 
 async function invoke(fn: LambdaContainer, op: FreezeOperation, name: string): Promise<InvokeResult> {
