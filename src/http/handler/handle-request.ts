@@ -19,10 +19,7 @@ import { readEvent, routeOf, type FunctionUrlEvent, type IncomingRequest } from 
 import { isRead, parseArguments, runOperation } from './operations.js';
 import type { ResolvedHttpHandlerOptions } from './options.js';
 import { HttpErrorCodes, isHttpOperation, type HttpOperation } from '../protocol/protocol.js';
-import { errorResponse, HttpRejection, successResponse, toExtendedJson, type FunctionUrlResult } from './rejection.js';
-
-/** Lambda refuses buffered responses above 6 MB; leave room for headers. */
-const RESPONSE_LIMIT_BYTES = 6_000_000 - 16_384;
+import { errorResponse, HttpRejection, LAMBDA_PAYLOAD_LIMIT_BYTES, payloadBytesOf, successResponse, type FunctionUrlResult } from './rejection.js';
 
 /** The records of the HTTP handler, under `mongodb.event` like the core's. */
 type HttpEvent = 'http.request' | 'http.rejected' | 'http.failed';
@@ -144,17 +141,19 @@ async function execute(options: ResolvedHttpHandlerOptions, request: AdmittedReq
   try {
     scope = await openWithin(openInvocation(plan, context), deadline);
     const collection = cachedDb(scope.lease.client, request.database).collection(request.collection);
-    const result = await Promise.race([
+    const body = await Promise.race([
       runOperation(request.operation, collection, request.args, { signal: controller.signal, maxTimeMS: budgetMs, maxDocuments: options.maxDocuments }),
       deadline,
     ]);
-    const body = toExtendedJson(result);
-    if (body.length > RESPONSE_LIMIT_BYTES) {
-      throw new HttpRejection(400, HttpErrorCodes.RESULT_TOO_LARGE, `The result (${body.length} bytes) does not fit a Lambda response (6 MB): ask for fewer documents or project fewer fields`);
+    const response = successResponse(body);
+    // Measured as Lambda sends it (the JSON of the whole result, UTF-8): above the limit Lambda fails the invocation.
+    const bytes = payloadBytesOf(response);
+    if (bytes > LAMBDA_PAYLOAD_LIMIT_BYTES) {
+      throw new HttpRejection(400, HttpErrorCodes.RESULT_TOO_LARGE, `The result (${bytes} bytes as Lambda sends it) does not fit a Lambda response (${LAMBDA_PAYLOAD_LIMIT_BYTES} bytes): ask for fewer documents or project fewer fields`);
     }
-    Object.assign(log, { resultBytes: body.length });
+    Object.assign(log, { resultBytes: bytes });
     outcome = 'success';
-    return successResponse(body);
+    return response;
   } finally {
     clearTimeout(timer);
     // No session: finishing releases the lease (the next request's thaw check measures idleness from here).
