@@ -25,7 +25,7 @@ export interface OperationArguments {
 /** Limits of one request, from the handler's options and the function's remaining time. */
 export interface OperationLimits {
   signal: AbortSignal;
-  /** For reads: the server stops after this long (a smaller `maxTimeMS` of the request wins). */
+  /** The server stops after this long (for reads a smaller `maxTimeMS` of the request wins). */
   maxTimeMS: number;
   maxDocuments: number;
   /** The response body's budget, in bytes as Lambda sends them (JSON-escaped UTF-8). @default what a Lambda payload leaves */
@@ -74,8 +74,8 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
     required: ['document'],
     optional: ['options'],
     options: ['comment'],
-    async run(collection, { document, options }) {
-      const result = await collection.insertOne(document, options);
+    async run(collection, { document, options }, limits) {
+      const result = await collection.insertOne(document, writeLimits(options, limits));
       return toExtendedJson({ acknowledged: result.acknowledged, insertedId: result.insertedId });
     },
   },
@@ -83,8 +83,8 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
     required: ['documents'],
     optional: ['options'],
     options: ['ordered', 'comment'],
-    async run(collection, { documents, options }) {
-      const result = await collection.insertMany(documents, options);
+    async run(collection, { documents, options }, limits) {
+      const result = await collection.insertMany(documents, writeLimits(options, limits));
       return toExtendedJson({ acknowledged: result.acknowledged, insertedCount: result.insertedCount, insertedIds: result.insertedIds });
     },
   },
@@ -92,32 +92,32 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
     required: ['filter', 'update'],
     optional: ['options'],
     options: ['upsert', 'arrayFilters', 'hint', 'collation', 'comment', 'let', 'sort'],
-    async run(collection, { filter, update, options }) {
-      return toExtendedJson(updateResult(await collection.updateOne(filter, update, options)));
+    async run(collection, { filter, update, options }, limits) {
+      return toExtendedJson(updateResult(await collection.updateOne(filter, update, writeLimits(options, limits))));
     },
   },
   updateMany: {
     required: ['filter', 'update'],
     optional: ['options'],
     options: ['upsert', 'arrayFilters', 'hint', 'collation', 'comment', 'let'],
-    async run(collection, { filter, update, options }) {
-      return toExtendedJson(updateResult(await collection.updateMany(filter, update, options)));
+    async run(collection, { filter, update, options }, limits) {
+      return toExtendedJson(updateResult(await collection.updateMany(filter, update, writeLimits(options, limits))));
     },
   },
   deleteOne: {
     required: ['filter'],
     optional: ['options'],
     options: ['hint', 'collation', 'comment', 'let'],
-    async run(collection, { filter, options }) {
-      return toExtendedJson(deleteResult(await collection.deleteOne(filter, options)));
+    async run(collection, { filter, options }, limits) {
+      return toExtendedJson(deleteResult(await collection.deleteOne(filter, writeLimits(options, limits))));
     },
   },
   deleteMany: {
     required: ['filter'],
     optional: ['options'],
     options: ['hint', 'collation', 'comment', 'let'],
-    async run(collection, { filter, options }) {
-      return toExtendedJson(deleteResult(await collection.deleteMany(filter, options)));
+    async run(collection, { filter, options }, limits) {
+      return toExtendedJson(deleteResult(await collection.deleteMany(filter, writeLimits(options, limits))));
     },
   },
   aggregate: {
@@ -206,6 +206,15 @@ function parseOptions(operation: HttpOperation, spec: OperationSpec, options: Do
     }
   }
   return parsed;
+}
+
+/**
+ * Writes get the same server-side budget as reads (`maxTimeMS` on the command): a catastrophic `$regex` or a heavy
+ * `$expr` in a filter stops on the server when the caller's time is up. No abort signal: a write is not cut off
+ * half-sent, it gets 504 and may or may not have been applied.
+ */
+function writeLimits(options: Document, limits: OperationLimits): Document {
+  return { ...options, maxTimeMS: limits.maxTimeMS };
 }
 
 function readLimits(options: Document, limits: OperationLimits): { signal: AbortSignal; maxTimeMS: number } {

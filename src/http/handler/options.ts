@@ -16,9 +16,9 @@ export const HTTP_HANDLER_DEFAULTS = {
    */
   maxBodyBytes: 1_048_576,
   /**
-   * Time for one operation, bounded further by the function's remaining time. Reads also get it as
-   * `maxTimeMS` (the server stops) and as an abort `signal`; a write that outlives it gets 504 and may or may
-   * not have been applied.
+   * Time for one operation, bounded further by the function's remaining time. Every operation also gets it as
+   * `maxTimeMS` (the server stops), reads as an abort `signal` too; a write that outlives it gets 504 and may or
+   * may not have been applied.
    */
   timeoutMs: 10_000,
   /** Most documents a `find` or `aggregate` may return; more is a 400 asking for a `limit` (Lambda responses stop at 6 MB). */
