@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeMongoClient } from '../src/index.js';
 import { createHttpHandler } from '../src/http-handler.js';
+import { CaptureLogger } from './support/capture-logger.js';
 import { call } from './support/http-events.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
@@ -46,5 +47,56 @@ describe('HTTP handler hardening', () => {
       expect(Number(command.body.maxTimeMS), `${command.name} maxTimeMS`).toBeGreaterThan(0);
       expect(Number(command.body.maxTimeMS), `${command.name} maxTimeMS`).toBeLessThanOrEqual(4_000);
     }
+  });
+
+  // What a server error can say about the deployment: a user, a host, a value of somebody else's document.
+  const REVEALING = 'Authentication failed for user app@admin, host shard-01.internal.example:27018';
+
+  it.each([
+    [18, 'AuthenticationFailed', 500],
+    [13, 'Unauthorized', 500],
+    [6, 'HostUnreachable', 503],
+    [7, 'HostNotFound', 503],
+    [89, 'NetworkTimeout', 503],
+    [91, 'ShutdownInProgress', 503],
+    [189, 'PrimarySteppedDown', 503],
+    [10107, 'NotWritablePrimary', 503],
+    [13435, 'NotPrimaryNoSecondaryOk', 503],
+  ])('answers MongoDB error %i (%s) with %i and a generic message; the log keeps the server message', async (code, codeName, status) => {
+    // Prepare
+    const logger = new CaptureLogger();
+    const logged = createHttpHandler({ uri: server.uri, secret: SECRET, allow: { shop: ['items'] }, logger, timeoutMs: 4_000 });
+    server.failNext({ command: 'find', code, codeName, errmsg: REVEALING, times: 3 });
+
+    // Act
+    const answer = await send(logged, '/shop/items/find', { filter: {} });
+
+    // Assess
+    server.clearFailPoints();
+    expect(answer.status).toBe(status);
+    expect(answer.body.error?.code).toBe(status === 500 ? 'INTERNAL' : 'UNAVAILABLE');
+    expect(answer.result.body).not.toContain('shard-01');
+    expect(answer.result.body).not.toContain('app@admin');
+    expect(logger.withEvent('http.failed').map((record) => JSON.stringify(record.attributes))).toEqual([expect.stringContaining('shard-01.internal.example')]);
+  });
+
+  it('with hideServerMessages, answers MongoDB refusals with their code and no server text', async () => {
+    // Prepare
+    const quiet = createHttpHandler({ uri: server.uri, secret: SECRET, allow: { shop: ['items'] }, hideServerMessages: true });
+    await send(quiet, '/shop/items/insertOne', { document: { _id: 'alice@example.com' } });
+    server.failNext({ command: 'find', code: 2, codeName: 'BadValue', errmsg: `bad value near ${REVEALING}` });
+
+    // Act
+    const refused = await send(quiet, '/shop/items/find', { filter: {} });
+    const duplicate = await send(quiet, '/shop/items/insertOne', { document: { _id: 'alice@example.com' } });
+    const shown = await send(handler, '/shop/items/insertOne', { document: { _id: 'alice@example.com' } });
+
+    // Assess
+    expect(refused).toMatchObject({ status: 400, body: { error: { code: 'MONGO_ERROR', mongoCode: 2, codeName: 'BadValue' } } });
+    expect(refused.result.body).not.toContain('shard-01');
+    expect(duplicate).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_KEY', mongoCode: 11000 } } });
+    expect(duplicate.result.body).not.toContain('alice@example.com');
+    // Without the option the server's message is passed on (the default, for debugging).
+    expect(shown.result.body).toContain('alice@example.com');
   });
 });

@@ -27,6 +27,8 @@ export const HTTP_HANDLER_DEFAULTS = {
   replayWindowMs: SIGNING_DEFAULTS.replayWindowMs,
   /** How requests are authenticated. */
   auth: 'hmac',
+  /** MongoDB's messages for refusals (400 MONGO_ERROR, 409 DUPLICATE_KEY) are passed on: they name what to fix. */
+  hideServerMessages: false,
 } as const;
 
 /** The environment variable read when the `secret` option is not given. */
@@ -74,6 +76,13 @@ export interface HttpHandlerOptions extends Omit<MongoClientConfig, 'dbName'> {
   timeoutMs?: number;
   /** @default 1_000 */
   maxDocuments?: number;
+  /**
+   * Replace MongoDB's own messages in answers by generic ones (code and codeName stay). A server message can
+   * quote a value of another document (a duplicate key) or a field of the request; the function's log keeps it.
+   * Authentication and infrastructure errors (users, hosts, shards) never reach the caller, with or without it.
+   * @default false
+   */
+  hideServerMessages?: boolean;
 }
 
 const HANDLER_KEYS = [
@@ -89,6 +98,7 @@ const HANDLER_KEYS = [
   'maxBodyBytes',
   'timeoutMs',
   'maxDocuments',
+  'hideServerMessages',
 ] as const;
 
 /** The options after validation. */
@@ -107,6 +117,7 @@ export interface ResolvedHttpHandlerOptions {
   maxBodyBytes: number;
   timeoutMs: number;
   maxDocuments: number;
+  hideServerMessages: boolean;
 }
 
 const WHERE = 'createHttpHandler()';
@@ -126,6 +137,7 @@ export function resolveHttpHandlerOptions(options: HttpHandlerOptions): Resolved
   );
   validateClientConfig(WHERE, input);
   for (const key of ['replayWindowMs', 'maxBodyBytes', 'timeoutMs', 'maxDocuments'] as const) expectPositiveInteger(key, input[key]);
+  expectOption(WHERE, 'hideServerMessages', input.hideServerMessages, 'boolean');
   const replayCache = input.replayCache as { remember?: unknown } | null | undefined;
   if (replayCache !== undefined && (replayCache === null || typeof replayCache !== 'object' || typeof replayCache.remember !== 'function')) {
     throw invalid('replayCache', 'Option `replayCache` of createHttpHandler() must have a `remember(nonce, expiresAtMs)` method');
@@ -150,6 +162,7 @@ export function resolveHttpHandlerOptions(options: HttpHandlerOptions): Resolved
     maxBodyBytes: options.maxBodyBytes ?? HTTP_HANDLER_DEFAULTS.maxBodyBytes,
     timeoutMs: options.timeoutMs ?? HTTP_HANDLER_DEFAULTS.timeoutMs,
     maxDocuments: options.maxDocuments ?? HTTP_HANDLER_DEFAULTS.maxDocuments,
+    hideServerMessages: options.hideServerMessages ?? HTTP_HANDLER_DEFAULTS.hideServerMessages,
   };
 }
 
