@@ -3,7 +3,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeMongoClient } from '../src/index.js';
 import { createHttpHandler } from '../src/http-handler.js';
+import { MongoClient } from 'mongodb';
+import { createHttpClient } from '../src/http.js';
 import { CaptureLogger } from './support/capture-logger.js';
+import { startFunctionUrl } from './support/function-url.js';
 import { call } from './support/http-events.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
@@ -98,5 +101,33 @@ describe('HTTP handler hardening', () => {
     expect(duplicate.result.body).not.toContain('alice@example.com');
     // Without the option the server's message is passed on (the default, for debugging).
     expect(shown.result.body).toContain('alice@example.com');
+  });
+
+  it('the HTTP client keeps a stored __proto__ field as an own property, never as the prototype', async () => {
+    // Prepare: a document with a field named __proto__, stored through the driver
+    const driver = new MongoClient(server.uri, { serverSelectionTimeoutMS: 2_000 });
+    const url = await startFunctionUrl(async (event) => ({ ok: true, result: await handler(event as never) }));
+    try {
+      await driver.db('shop').collection('items').insertOne(JSON.parse('{"_id": "p", "__proto__": {"isAdmin": true}, "nested": {"__proto__": {"isAdmin": true}}}'));
+      const items = createHttpClient({ url: url.url, secret: SECRET }).db('shop').collection('items');
+
+      // Act
+      const one = (await items.findOne({ _id: 'p' })) as Record<string, unknown>;
+      const [listed] = (await items.find({ _id: 'p' }).toArray()) as Array<Record<string, unknown>>;
+
+      // Assess
+      for (const document of [one, listed] as Array<Record<string, unknown>>) {
+        expect(Object.getPrototypeOf(document)).toBe(Object.prototype);
+        expect(document.isAdmin).toBeUndefined();
+        expect(Object.getOwnPropertyDescriptor(document, '__proto__')?.value).toEqual({ isAdmin: true });
+        const nested = document.nested as Record<string, unknown>;
+        expect(Object.getPrototypeOf(nested)).toBe(Object.prototype);
+        expect(nested.isAdmin).toBeUndefined();
+      }
+      expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+    } finally {
+      await url.stop();
+      await driver.close();
+    }
   });
 });
