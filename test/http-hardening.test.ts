@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeMongoClient } from '../src/index.js';
 import { createHttpHandler } from '../src/http-handler.js';
+import { MemoryReplayCache } from '../src/http/protocol/signing.js';
 import { MongoClient } from 'mongodb';
 import { createHttpClient } from '../src/http.js';
 import { CaptureLogger } from './support/capture-logger.js';
@@ -129,5 +130,20 @@ describe('HTTP handler hardening', () => {
       await url.stop();
       await driver.close();
     }
+  });
+
+  it('answers 503 when its replay cache is full of live nonces, and the refused request never reaches MongoDB', async () => {
+    // Prepare
+    const small = createHttpHandler({ uri: server.uri, secret: SECRET, allow: { shop: ['items'] }, replayCache: new MemoryReplayCache({ maxEntries: 2 }) });
+
+    // Act
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await send(small, '/shop/items/countDocuments', {}));
+
+    // Assess
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 503]);
+    expect(answers[2]).toMatchObject({ body: { error: { code: 'UNAVAILABLE', message: expect.stringContaining('replay cache is full') } } });
+    expect(answers[2]?.result.headers['retry-after']).toBe('1');
+    expect(server.commandsNamed('aggregate')).toHaveLength(2);
   });
 });

@@ -103,6 +103,9 @@ async function authenticate(options: ResolvedHttpHandlerOptions, request: Incomi
     { secrets: await options.secrets(), replayWindowMs: options.replayWindowMs, replayCache: options.replayCache },
   );
   if (!verification.ok) {
+    if (verification.reason === 'REPLAY_CACHE_FULL') {
+      throw new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, verification.message, { headers: { 'retry-after': '1' } });
+    }
     throw new HttpRejection(401, verification.reason, verification.message, { headers: { 'www-authenticate': SIGNING_SCHEME } });
   }
 }
