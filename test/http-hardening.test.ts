@@ -146,4 +146,18 @@ describe('HTTP handler hardening', () => {
     expect(answers[2]?.result.headers['retry-after']).toBe('1');
     expect(server.commandsNamed('aggregate')).toHaveLength(2);
   });
+
+  it.each([
+    ['a DBRef with $function in an extra field', { filter: { link: { $ref: 'items', $id: 1, extra: { $function: { body: 'return 1', args: [], lang: 'js' } } } } }],
+    ['a DBRef whose $id holds $where', { filter: { link: { $ref: 'items', $id: { $where: 'sleep(100) || true' } } } }],
+    ['Code with a $scope holding $where', { filter: { code: { $code: 'return 1', $scope: { $where: 'sleep(100) || true' } } } }],
+    ['a DBRef inside a pipeline stage', { pipeline: [{ $match: { link: { $ref: 'items', $id: 1, nested: [{ $accumulator: {} }] } } }] }],
+  ])('refuses server-side JavaScript inside BSON values: %s', async (what, body) => {
+    // Act
+    const answer = await send(handler, what.includes('pipeline') ? '/shop/items/aggregate' : '/shop/items/find', body);
+
+    // Assess
+    expect(answer).toMatchObject({ status: 403, body: { error: { code: 'NOT_ALLOWED' } } });
+    expect(server.commands).toEqual([]);
+  });
 });
