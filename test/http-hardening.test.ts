@@ -152,6 +152,9 @@ describe('HTTP handler hardening', () => {
     ['a DBRef whose $id holds $where', { filter: { link: { $ref: 'items', $id: { $where: 'sleep(100) || true' } } } }],
     ['Code with a $scope holding $where', { filter: { code: { $code: 'return 1', $scope: { $where: 'sleep(100) || true' } } } }],
     ['a DBRef inside a pipeline stage', { pipeline: [{ $match: { link: { $ref: 'items', $id: 1, nested: [{ $accumulator: {} }] } } }] }],
+    // Found by test/http-fuzz.test.ts: keys of $facet and of a $unionWith document were not walked.
+    ['a $facet named $where (pipeline)', { pipeline: [{ $facet: { $where: [] } }] }],
+    ['$where beside the coll of a $unionWith (pipeline)', { pipeline: [{ $unionWith: { coll: 'items', $where: 'sleep(100) || true' } }] }],
   ])('refuses server-side JavaScript inside BSON values: %s', async (what, body) => {
     // Act
     const answer = await send(handler, what.includes('pipeline') ? '/shop/items/aggregate' : '/shop/items/find', body);

@@ -87,11 +87,16 @@ function assertStageAllowed(stage: unknown, scope: GuardScope, where: string): v
       if (!isDocument(body)) throw badRequest(`${where}.$unionWith must be a collection name or a document`);
       assertCollectionAllowed(body.coll, scope, `${where}.$unionWith.coll`);
       if (body.pipeline !== undefined) assertSubPipeline(body.pipeline, scope, `${where}.$unionWith.pipeline`);
+      assertNoServerSideJavaScript(withoutKey(body, 'pipeline'), `${where}.$unionWith`);
       return;
     }
     case '$facet': {
       if (!isDocument(body)) throw badRequest(`${where}.$facet must be a document of pipelines`);
-      for (const [facet, pipeline] of Object.entries(body)) assertSubPipeline(pipeline, scope, `${where}.$facet.${facet}`);
+      for (const [facet, pipeline] of Object.entries(body)) {
+        // The facets' names are keys like any other (found by the fuzz test: {$facet: {$where: []}} reached the server).
+        assertNoServerSideJavaScript({ [facet]: null }, `${where}.$facet`);
+        assertSubPipeline(pipeline, scope, `${where}.$facet.${facet}`);
+      }
       return;
     }
     default:
