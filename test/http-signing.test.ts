@@ -121,8 +121,60 @@ describe('signRequest / verifyRequest', () => {
   });
 });
 
+describe('replay cache and the clock (issue 15, finding 7)', () => {
+  const WINDOW = 300_000;
+
+  it('refuses a second use of a nonce at the very end of the window (now == signedAt + window)', async () => {
+    // Prepare: the cache's own clock agrees with the verifier's
+    const cache = new MemoryReplayCache({ now: () => NOW + WINDOW });
+    const request = await signed();
+
+    // Act
+    const first = await verifyRequest(request, { secrets: [SECRET], nowMs: NOW + WINDOW, replayCache: cache });
+    const second = await verifyRequest(request, { secrets: [SECRET], nowMs: NOW + WINDOW, replayCache: cache });
+
+    // Assess
+    expect(first).toMatchObject({ ok: true });
+    expect(second).toMatchObject({ ok: false, reason: 'REPLAYED' });
+  });
+
+  it('judges a nonce by the one clock reading the window check used, not by a later one', async () => {
+    // Prepare: a cache whose clock is read after long async work (here: far later than the verifier's reading)
+    const cache = new MemoryReplayCache({ now: () => NOW + 10 * WINDOW });
+    const request = await signed();
+
+    // Act
+    const first = await verifyRequest(request, { secrets: [SECRET], nowMs: NOW, replayCache: cache });
+    const second = await verifyRequest(request, { secrets: [SECRET], nowMs: NOW, replayCache: cache });
+
+    // Assess
+    expect(first).toMatchObject({ ok: true });
+    expect(second).toMatchObject({ ok: false, reason: 'REPLAYED' });
+  });
+
+  it('refuses new requests while full of live nonces instead of evicting one (whose replay would pass)', async () => {
+    // Prepare
+    const cache = new MemoryReplayCache({ maxEntries: 2 });
+    const [a, b, c] = [await signed(), await signed(), await signed()];
+    await verifyRequest(a, { secrets: [SECRET], nowMs: NOW, replayCache: cache });
+    await verifyRequest(b, { secrets: [SECRET], nowMs: NOW, replayCache: cache });
+
+    // Act
+    const third = await verifyRequest(c, { secrets: [SECRET], nowMs: NOW + 1_000, replayCache: cache });
+    const replayOfFirst = await verifyRequest(a, { secrets: [SECRET], nowMs: NOW + 2_000, replayCache: cache });
+    // Once the first two are past window + margin, there is room again.
+    const later = await signed(REQUEST, SECRET, NOW + WINDOW + 61_000);
+    const afterExpiry = await verifyRequest(later, { secrets: [SECRET], nowMs: NOW + WINDOW + 61_000, replayCache: cache });
+
+    // Assess
+    expect(third).toMatchObject({ ok: false, reason: 'REPLAY_CACHE_FULL' });
+    expect(replayOfFirst).toMatchObject({ ok: false, reason: 'REPLAYED' });
+    expect(afterExpiry).toMatchObject({ ok: true });
+  });
+});
+
 describe('MemoryReplayCache', () => {
-  it('forgets nonces once their window is over and keeps at most maxEntries', () => {
+  it('forgets nonces once their window is over and keeps at most maxEntries, refusing more while they live', () => {
     // Prepare
     let now = 1_000;
     const cache = new MemoryReplayCache({ maxEntries: 2, now: () => now });
@@ -138,6 +190,7 @@ describe('MemoryReplayCache', () => {
     // Assess
     expect([firstTime, again, afterExpiry]).toEqual([true, false, true]);
     expect(cache.size).toBe(2);
-    expect(cache.remember('c', 3_000)).toBe(false);
+    expect(cache.remember('c', 3_000)).toBe('full');
+    expect(cache.remember('a', 3_000)).toBe(false);
   });
 });

@@ -90,17 +90,27 @@ export function isServerlessMongoError(error: unknown): error is ServerlessMongo
   );
 }
 
-/** Scrubs connection strings and secrets from a cause's message and stack, in place (the object stays the original). */
+/**
+ * Scrubs connection strings and secrets from a cause chain, in place (the objects stay the originals): the message,
+ * the stack and every own string property (Node's URL errors keep the whole `input`) of each error down the chain.
+ */
 function scrubCause(cause: unknown, secrets: readonly string[]): void {
-  if (!(cause instanceof Error)) return;
-  try {
-    const message = redactText(cause.message, secrets);
-    if (message !== cause.message) cause.message = message;
-    if (typeof cause.stack === 'string') {
-      const stack = redactText(cause.stack, secrets);
-      if (stack !== cause.stack) cause.stack = stack;
+  const seen = new Set<unknown>();
+  for (let current = cause, depth = 0; current instanceof Error && !seen.has(current) && depth < 8; current = current.cause, depth++) {
+    seen.add(current);
+    scrubError(current, secrets);
+  }
+}
+
+function scrubError(error: Error, secrets: readonly string[]): void {
+  for (const key of new Set([...Object.getOwnPropertyNames(error), 'message', 'stack'])) {
+    try {
+      const value = (error as unknown as Record<string, unknown>)[key];
+      if (typeof value !== 'string') continue;
+      const redacted = redactText(value, secrets);
+      if (redacted !== value) (error as unknown as Record<string, unknown>)[key] = redacted;
+    } catch {
+      // A frozen or exotic error object: leave it as it is rather than fail the caller.
     }
-  } catch {
-    // A frozen or exotic error object: leave it as it is rather than fail the caller.
   }
 }

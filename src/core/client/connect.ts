@@ -5,7 +5,6 @@
 import { MongoClient } from 'mongodb';
 import { ConfigurationError, ConnectionError, ErrorCodes } from '../../shared/errors.js';
 import { emit } from '../../shared/logging/emit.js';
-import { redactUri } from '../../shared/logging/redact.js';
 import { URI_ENV } from '../config/defaults.js';
 import { classifyDriverError } from '../config/driver-errors.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
@@ -19,7 +18,7 @@ export function createClient(config: ResolvedClientConfig): MongoClient {
   if (!hasMongoScheme(config.uri)) {
     throw new ConfigurationError(
       ErrorCodes.INVALID_URI,
-      `The MongoDB connection string from ${config.uriSource} is malformed: it must start with "mongodb://" or "mongodb+srv://" (got "${redactUri(config.uri).slice(0, 12)}...")`,
+      `The MongoDB connection string from ${config.uriSource} is malformed: it must start with "mongodb://" or "mongodb+srv://" (${schemeOf(config.uri)})`,
       { option: config.uriSource === URI_ENV ? URI_ENV : 'uri', secrets: config.secrets },
     );
   }
@@ -46,4 +45,13 @@ export function connectFailure(config: ResolvedClientConfig, client: MongoClient
     error: failure,
   }, config.secrets);
   return failure;
+}
+
+/**
+ * What a malformed connection string starts with, for the error message: its scheme only (`http://`), never
+ * anything after it (a string without a scheme may start with a user name and password).
+ */
+function schemeOf(uri: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]{0,20}):\/\//i.exec(uri)?.[1];
+  return scheme === undefined ? 'it has no scheme' : `its scheme is "${scheme}://"`;
 }

@@ -295,7 +295,12 @@ function promoteValues(value: unknown, depth = 0): unknown {
   // BSON values (ObjectId, Decimal128, Binary...) and Dates stay as they are; only documents are walked.
   if (type !== undefined || (proto !== Object.prototype && proto !== null)) return value;
   const promoted: Document = {};
-  for (const [key, item] of Object.entries(value)) promoted[key] = promoteValues(item, depth + 1);
+  for (const [key, item] of Object.entries(value)) {
+    const promotedItem = promoteValues(item, depth + 1);
+    // A stored field named __proto__ stays an own property (as bson makes it): assigning it would replace the prototype.
+    if (key === '__proto__') Object.defineProperty(promoted, key, { value: promotedItem, enumerable: true, writable: true, configurable: true });
+    else promoted[key] = promotedItem;
+  }
   return promoted;
 }
 

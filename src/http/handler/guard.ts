@@ -87,11 +87,16 @@ function assertStageAllowed(stage: unknown, scope: GuardScope, where: string): v
       if (!isDocument(body)) throw badRequest(`${where}.$unionWith must be a collection name or a document`);
       assertCollectionAllowed(body.coll, scope, `${where}.$unionWith.coll`);
       if (body.pipeline !== undefined) assertSubPipeline(body.pipeline, scope, `${where}.$unionWith.pipeline`);
+      assertNoServerSideJavaScript(withoutKey(body, 'pipeline'), `${where}.$unionWith`);
       return;
     }
     case '$facet': {
       if (!isDocument(body)) throw badRequest(`${where}.$facet must be a document of pipelines`);
-      for (const [facet, pipeline] of Object.entries(body)) assertSubPipeline(pipeline, scope, `${where}.$facet.${facet}`);
+      for (const [facet, pipeline] of Object.entries(body)) {
+        // The facets' names are keys like any other (found by the fuzz test: {$facet: {$where: []}} reached the server).
+        assertNoServerSideJavaScript({ [facet]: null }, `${where}.$facet`);
+        assertSubPipeline(pipeline, scope, `${where}.$facet.${facet}`);
+      }
       return;
     }
     default:
@@ -115,11 +120,29 @@ function walk(value: unknown, where: string, depth: number): void {
     for (const item of value) walk(item, where, depth + 1);
     return;
   }
-  if (!isDocument(value)) return;
+  if (!isDocument(value)) {
+    // BSON values that carry documents: a DBRef's $id and extra fields, a Code's $scope (the server stores or compares
+    // them, but the README promises these keys are refused anywhere).
+    const inner = bsonContents(value);
+    if (inner !== undefined) walk(inner, where, depth + 1);
+    return;
+  }
   for (const [key, item] of Object.entries(value)) {
     if (SERVER_SIDE_JAVASCRIPT.has(key)) throw notAllowed(`${where}: ${key} (JavaScript on the server) is not allowed through the HTTP handler`);
     walk(item, where, depth + 1);
   }
+}
+
+/** The documents inside a DBRef (its `$id` and extra fields) or a Code (its `$scope`); undefined for other values. */
+function bsonContents(value: unknown): unknown[] | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const type = (value as { _bsontype?: unknown })._bsontype;
+  if (type === 'DBRef') {
+    const ref = value as { oid?: unknown; fields?: unknown };
+    return [ref.oid, ref.fields];
+  }
+  if (type === 'Code') return [(value as { scope?: unknown }).scope];
+  return undefined;
 }
 
 /** A plain document (not a BSON value such as ObjectId, which is a class instance). */

@@ -19,10 +19,7 @@ import { readEvent, routeOf, type FunctionUrlEvent, type IncomingRequest } from 
 import { isRead, parseArguments, runOperation } from './operations.js';
 import type { ResolvedHttpHandlerOptions } from './options.js';
 import { HttpErrorCodes, isHttpOperation, type HttpOperation } from '../protocol/protocol.js';
-import { errorResponse, HttpRejection, successResponse, toExtendedJson, type FunctionUrlResult } from './rejection.js';
-
-/** Lambda refuses buffered responses above 6 MB; leave room for headers. */
-const RESPONSE_LIMIT_BYTES = 6_000_000 - 16_384;
+import { errorResponse, HttpRejection, LAMBDA_PAYLOAD_LIMIT_BYTES, payloadBytesOf, successResponse, type FunctionUrlResult } from './rejection.js';
 
 /** The records of the HTTP handler, under `mongodb.event` like the core's. */
 type HttpEvent = 'http.request' | 'http.rejected' | 'http.failed';
@@ -49,8 +46,9 @@ export async function handleRequest(
     record(logger, 'debug', 'http.request', 'Ran an operation for an HTTP request', { ...log, status: 200, durationMs: elapsed(startedAt) }, options.knownSecrets);
     return result;
   } catch (error) {
-    const rejection = toRejection(error);
-    const details = { ...log, status: rejection.status, code: rejection.code, durationMs: elapsed(startedAt), sourceIp: request.sourceIp };
+    const rejection = toRejection(error, options.hideServerMessages);
+    // The log keeps what the answer may leave out: MongoDB's own message.
+    const details = { ...log, status: rejection.status, code: rejection.code, durationMs: elapsed(startedAt), sourceIp: request.sourceIp, ...(error instanceof MongoServerError ? { error } : {}) };
     if (rejection.status >= 500) {
       record(logger, 'error', 'http.failed', 'An HTTP request failed', { ...details, error }, options.knownSecrets);
     } else {
@@ -105,6 +103,9 @@ async function authenticate(options: ResolvedHttpHandlerOptions, request: Incomi
     { secrets: await options.secrets(), replayWindowMs: options.replayWindowMs, replayCache: options.replayCache },
   );
   if (!verification.ok) {
+    if (verification.reason === 'REPLAY_CACHE_FULL') {
+      throw new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, verification.message, { headers: { 'retry-after': '1' } });
+    }
     throw new HttpRejection(401, verification.reason, verification.message, { headers: { 'www-authenticate': SIGNING_SCHEME } });
   }
 }
@@ -144,17 +145,19 @@ async function execute(options: ResolvedHttpHandlerOptions, request: AdmittedReq
   try {
     scope = await openWithin(openInvocation(plan, context), deadline);
     const collection = cachedDb(scope.lease.client, request.database).collection(request.collection);
-    const result = await Promise.race([
+    const body = await Promise.race([
       runOperation(request.operation, collection, request.args, { signal: controller.signal, maxTimeMS: budgetMs, maxDocuments: options.maxDocuments }),
       deadline,
     ]);
-    const body = toExtendedJson(result);
-    if (body.length > RESPONSE_LIMIT_BYTES) {
-      throw new HttpRejection(400, HttpErrorCodes.RESULT_TOO_LARGE, `The result (${body.length} bytes) does not fit a Lambda response (6 MB): ask for fewer documents or project fewer fields`);
+    const response = successResponse(body);
+    // Measured as Lambda sends it (the JSON of the whole result, UTF-8): above the limit Lambda fails the invocation.
+    const bytes = payloadBytesOf(response);
+    if (bytes > LAMBDA_PAYLOAD_LIMIT_BYTES) {
+      throw new HttpRejection(400, HttpErrorCodes.RESULT_TOO_LARGE, `The result (${bytes} bytes as Lambda sends it) does not fit a Lambda response (${LAMBDA_PAYLOAD_LIMIT_BYTES} bytes): ask for fewer documents or project fewer fields`);
     }
-    Object.assign(log, { resultBytes: body.length });
+    Object.assign(log, { resultBytes: bytes });
     outcome = 'success';
-    return successResponse(body);
+    return response;
   } finally {
     clearTimeout(timer);
     // No session: finishing releases the lease (the next request's thaw check measures idleness from here).
@@ -176,8 +179,29 @@ async function openWithin(opening: InvocationScope | Promise<InvocationScope>, d
   }
 }
 
+/**
+ * MongoDB errors that say something about the deployment (users, roles, hosts, shards, elections) rather than the
+ * request: the caller gets a generic 5xx, the function's log the server's message.
+ */
+const AUTHENTICATION_CODES = new Set([11, 13, 18, 31, 8000]); // UserNotFound, Unauthorized, AuthenticationFailed, RoleNotFound, AtlasError
+const INFRASTRUCTURE_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  133, // FailedToSatisfyReadPreference
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit (an internal network operation)
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
 /** Maps anything thrown while serving a request to the response it gets. */
-function toRejection(error: unknown): HttpRejection {
+function toRejection(error: unknown, hideServerMessages: boolean): HttpRejection {
   if (error instanceof HttpRejection) return error;
   if (isServerlessMongoError(error)) {
     if (error.code === ErrorCodes.CONNECT_FAILED) return new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, 'MongoDB is not reachable from the function right now; retry later');
@@ -185,11 +209,20 @@ function toRejection(error: unknown): HttpRejection {
     return new HttpRejection(500, HttpErrorCodes.INTERNAL, "The function is misconfigured; see the function's logs");
   }
   if (error instanceof MongoServerError) {
-    const details = { mongoCode: typeof error.code === 'number' ? error.code : Number(error.code), codeName: error.codeName ?? '' };
+    const mongoCode = typeof error.code === 'number' ? error.code : Number(error.code);
+    if (AUTHENTICATION_CODES.has(mongoCode)) {
+      return new HttpRejection(500, HttpErrorCodes.INTERNAL, "MongoDB refused the function's credentials or permissions; see the function's logs");
+    }
+    if (INFRASTRUCTURE_CODES.has(mongoCode)) {
+      return new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, 'MongoDB is not available right now (a server is unreachable, stepping down or shutting down); retry later');
+    }
+    const details = { mongoCode, codeName: error.codeName ?? '' };
     if (details.codeName === '') delete (details as { codeName?: string }).codeName;
-    if (error.code === 11000) return new HttpRejection(409, HttpErrorCodes.DUPLICATE_KEY, error.message, details);
-    if (error.code === 50) return new HttpRejection(504, HttpErrorCodes.TIMEOUT, error.message, details);
-    return new HttpRejection(400, HttpErrorCodes.MONGO_ERROR, error.message, details);
+    const said = (generic: string) => (hideServerMessages ? generic : error.message);
+    const named = `${mongoCode}${details.codeName ? ` ${details.codeName}` : ''}`;
+    if (mongoCode === 11000) return new HttpRejection(409, HttpErrorCodes.DUPLICATE_KEY, said('A document with the same unique key already exists (MongoDB error 11000)'), details);
+    if (mongoCode === 50) return new HttpRejection(504, HttpErrorCodes.TIMEOUT, said('The operation exceeded its time limit on the server (MongoDB error 50)'), details);
+    return new HttpRejection(400, HttpErrorCodes.MONGO_ERROR, said(`MongoDB refused the operation (error ${named})`), details);
   }
   if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkError || error instanceof MongoTopologyClosedError) {
     return new HttpRejection(503, HttpErrorCodes.UNAVAILABLE, 'MongoDB is not reachable from the function right now; retry later');

@@ -4,10 +4,11 @@
  * the like cannot be smuggled in. Results keep their BSON types (`promoteValues: false`), so the canonical
  * Extended JSON response says Int32 vs Double vs Long exactly.
  */
-import type { Collection, Document } from 'mongodb';
+import { EJSON } from 'bson';
+import type { AbstractCursor, Collection, Document } from 'mongodb';
 import { assertNoServerSideJavaScript, assertPipelineAllowed, isDocument, type GuardScope } from './guard.js';
 import { HttpErrorCodes, type HttpOperation } from '../protocol/protocol.js';
-import { HttpRejection } from './rejection.js';
+import { escapedBytesOf, HttpRejection, SUCCESS_BODY_LIMIT_BYTES, toExtendedJson } from './rejection.js';
 
 type ArgumentName = 'filter' | 'update' | 'document' | 'documents' | 'pipeline' | 'options';
 
@@ -24,17 +25,27 @@ export interface OperationArguments {
 /** Limits of one request, from the handler's options and the function's remaining time. */
 export interface OperationLimits {
   signal: AbortSignal;
-  /** For reads: the server stops after this long (a smaller `maxTimeMS` of the request wins). */
+  /** The server stops after this long (for reads a smaller `maxTimeMS` of the request wins). */
   maxTimeMS: number;
   maxDocuments: number;
+  /** The response body's budget, in bytes as Lambda sends them (JSON-escaped UTF-8). @default what a Lambda payload leaves */
+  maxBodyBytes?: number;
 }
+
+/**
+ * Documents a cursor asks the server for at a time. The handler reads a result as it arrives and leaves the cursor
+ * (killCursors) at the first document past a cap, so it holds at most the capped result and one batch: 100
+ * documents, or 16 MB, whichever is less (a server never sends a larger batch).
+ */
+export const READ_BATCH_SIZE = 100;
 
 interface OperationSpec {
   required: readonly ArgumentName[];
   optional: readonly ArgumentName[];
   /** Driver options a request may set. */
   options: readonly string[];
-  run(collection: Collection, args: OperationArguments, limits: OperationLimits): Promise<Document>;
+  /** Runs the operation; resolves with the response body (canonical Extended JSON). */
+  run(collection: Collection, args: OperationArguments, limits: OperationLimits): Promise<string>;
 }
 
 const READ_RESULT = { promoteValues: false } as const;
@@ -48,8 +59,7 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
       const requested = options.limit as number | undefined;
       // One more than allowed tells "exactly maxDocuments" from "more": more is refused, never silently cut.
       const limit = requested === undefined || requested === 0 ? limits.maxDocuments + 1 : requested;
-      const documents = await collection.find(filter, { ...options, ...READ_RESULT, ...readLimits(options, limits), limit }).toArray();
-      return { documents: capped(documents, limits.maxDocuments, 'find') };
+      return readDocuments(collection.find(filter, { ...options, ...READ_RESULT, ...readLimits(options, limits), limit, batchSize: READ_BATCH_SIZE }), 'find', limits);
     },
   },
   findOne: {
@@ -57,57 +67,57 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
     optional: ['filter', 'options'],
     options: ['projection', 'sort', 'skip', 'hint', 'collation', 'comment', 'let', 'maxTimeMS'],
     async run(collection, { filter, options }, limits) {
-      return { document: await collection.findOne(filter, { ...options, ...READ_RESULT, ...readLimits(options, limits) }) };
+      return toExtendedJson({ document: await collection.findOne(filter, { ...options, ...READ_RESULT, ...readLimits(options, limits) }) });
     },
   },
   insertOne: {
     required: ['document'],
     optional: ['options'],
     options: ['comment'],
-    async run(collection, { document, options }) {
-      const result = await collection.insertOne(document, options);
-      return { acknowledged: result.acknowledged, insertedId: result.insertedId };
+    async run(collection, { document, options }, limits) {
+      const result = await collection.insertOne(document, writeLimits(options, limits));
+      return toExtendedJson({ acknowledged: result.acknowledged, insertedId: result.insertedId });
     },
   },
   insertMany: {
     required: ['documents'],
     optional: ['options'],
     options: ['ordered', 'comment'],
-    async run(collection, { documents, options }) {
-      const result = await collection.insertMany(documents, options);
-      return { acknowledged: result.acknowledged, insertedCount: result.insertedCount, insertedIds: result.insertedIds };
+    async run(collection, { documents, options }, limits) {
+      const result = await collection.insertMany(documents, writeLimits(options, limits));
+      return toExtendedJson({ acknowledged: result.acknowledged, insertedCount: result.insertedCount, insertedIds: result.insertedIds });
     },
   },
   updateOne: {
     required: ['filter', 'update'],
     optional: ['options'],
     options: ['upsert', 'arrayFilters', 'hint', 'collation', 'comment', 'let', 'sort'],
-    async run(collection, { filter, update, options }) {
-      return updateResult(await collection.updateOne(filter, update, options));
+    async run(collection, { filter, update, options }, limits) {
+      return toExtendedJson(updateResult(await collection.updateOne(filter, update, writeLimits(options, limits))));
     },
   },
   updateMany: {
     required: ['filter', 'update'],
     optional: ['options'],
     options: ['upsert', 'arrayFilters', 'hint', 'collation', 'comment', 'let'],
-    async run(collection, { filter, update, options }) {
-      return updateResult(await collection.updateMany(filter, update, options));
+    async run(collection, { filter, update, options }, limits) {
+      return toExtendedJson(updateResult(await collection.updateMany(filter, update, writeLimits(options, limits))));
     },
   },
   deleteOne: {
     required: ['filter'],
     optional: ['options'],
     options: ['hint', 'collation', 'comment', 'let'],
-    async run(collection, { filter, options }) {
-      return deleteResult(await collection.deleteOne(filter, options));
+    async run(collection, { filter, options }, limits) {
+      return toExtendedJson(deleteResult(await collection.deleteOne(filter, writeLimits(options, limits))));
     },
   },
   deleteMany: {
     required: ['filter'],
     optional: ['options'],
     options: ['hint', 'collation', 'comment', 'let'],
-    async run(collection, { filter, options }) {
-      return deleteResult(await collection.deleteMany(filter, options));
+    async run(collection, { filter, options }, limits) {
+      return toExtendedJson(deleteResult(await collection.deleteMany(filter, writeLimits(options, limits))));
     },
   },
   aggregate: {
@@ -116,8 +126,7 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
     options: ['allowDiskUse', 'collation', 'hint', 'comment', 'let', 'maxTimeMS'],
     async run(collection, { pipeline, options }, limits) {
       const bounded = [...pipeline, { $limit: limits.maxDocuments + 1 }];
-      const documents = await collection.aggregate(bounded, { ...options, ...READ_RESULT, ...readLimits(options, limits) }).toArray();
-      return { documents: capped(documents, limits.maxDocuments, 'aggregate') };
+      return readDocuments(collection.aggregate(bounded, { ...options, ...READ_RESULT, ...readLimits(options, limits), batchSize: READ_BATCH_SIZE }), 'aggregate', limits);
     },
   },
   countDocuments: {
@@ -125,7 +134,7 @@ const OPERATIONS: Record<HttpOperation, OperationSpec> = {
     optional: ['filter', 'options'],
     options: ['limit', 'skip', 'hint', 'collation', 'comment', 'maxTimeMS'],
     async run(collection, { filter, options }, limits) {
-      return { count: await collection.countDocuments(filter, { ...options, ...readLimits(options, limits) }) };
+      return toExtendedJson({ count: await collection.countDocuments(filter, { ...options, ...readLimits(options, limits) }) });
     },
   },
 };
@@ -166,8 +175,8 @@ export function parseArguments(operation: HttpOperation, body: unknown, scope: G
   return args;
 }
 
-/** Runs a checked operation. */
-export function runOperation(operation: HttpOperation, collection: Collection, args: OperationArguments, limits: OperationLimits): Promise<Document> {
+/** Runs a checked operation; resolves with the response body (canonical Extended JSON). */
+export function runOperation(operation: HttpOperation, collection: Collection, args: OperationArguments, limits: OperationLimits): Promise<string> {
   return OPERATIONS[operation].run(collection, args, limits);
 }
 
@@ -199,16 +208,50 @@ function parseOptions(operation: HttpOperation, spec: OperationSpec, options: Do
   return parsed;
 }
 
+/**
+ * Writes get the same server-side budget as reads (`maxTimeMS` on the command): a catastrophic `$regex` or a heavy
+ * `$expr` in a filter stops on the server when the caller's time is up. No abort signal: a write is not cut off
+ * half-sent, it gets 504 and may or may not have been applied.
+ */
+function writeLimits(options: Document, limits: OperationLimits): Document {
+  return { ...options, maxTimeMS: limits.maxTimeMS };
+}
+
 function readLimits(options: Document, limits: OperationLimits): { signal: AbortSignal; maxTimeMS: number } {
   const requested = options.maxTimeMS as number | undefined;
   return { signal: limits.signal, maxTimeMS: requested !== undefined && requested > 0 ? Math.min(requested, limits.maxTimeMS) : limits.maxTimeMS };
 }
 
-function capped(documents: Document[], maxDocuments: number, operation: string): Document[] {
-  if (documents.length > maxDocuments) {
-    throw tooLarge(`${operation} matched more than maxDocuments (${maxDocuments}) documents: pass a limit (or a $limit stage) and page with skip or a range filter`);
+const DOCUMENTS_HEAD = '{"documents":[';
+const DOCUMENTS_TAIL = ']}';
+
+/**
+ * Reads a cursor into the body `{"documents":[...]}`, one document at a time: each is serialized as it arrives
+ * and its bytes (as Lambda will send them) added to a running total. The first document past `maxDocuments` or
+ * past the byte budget ends the read (the loop's exit closes the cursor: killCursors) with RESULT_TOO_LARGE, so
+ * memory never holds more than the budget and one batch.
+ */
+async function readDocuments(cursor: AbstractCursor<Document>, operation: string, limits: OperationLimits): Promise<string> {
+  const budget = limits.maxBodyBytes ?? SUCCESS_BODY_LIMIT_BYTES;
+  const parts: string[] = [];
+  let bytes = escapedBytesOf(DOCUMENTS_HEAD) + escapedBytesOf(DOCUMENTS_TAIL);
+  try {
+    for await (const document of cursor) {
+      if (parts.length === limits.maxDocuments) {
+        throw tooLarge(`${operation} matched more than maxDocuments (${limits.maxDocuments}) documents: pass a limit (or a $limit stage) and page with skip or a range filter`);
+      }
+      const part = EJSON.stringify(document, { relaxed: false });
+      bytes += escapedBytesOf(part) + (parts.length === 0 ? 0 : 1);
+      if (bytes > budget) {
+        throw tooLarge(`The result of ${operation} does not fit a Lambda response (${budget} bytes for the body as Lambda sends it, reached after ${parts.length} documents): ask for fewer documents or project fewer fields`);
+      }
+      parts.push(part);
+    }
+  } finally {
+    // An early exit has closed the cursor already; this covers a cursor that failed before the loop ran.
+    await cursor.close().catch(() => undefined);
   }
-  return documents;
+  return `${DOCUMENTS_HEAD}${parts.join(',')}${DOCUMENTS_TAIL}`;
 }
 
 function updateResult(result: { acknowledged: boolean; matchedCount: number; modifiedCount: number; upsertedCount: number; upsertedId: unknown }): Document {

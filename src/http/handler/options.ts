@@ -16,9 +16,9 @@ export const HTTP_HANDLER_DEFAULTS = {
    */
   maxBodyBytes: 1_048_576,
   /**
-   * Time for one operation, bounded further by the function's remaining time. Reads also get it as
-   * `maxTimeMS` (the server stops) and as an abort `signal`; a write that outlives it gets 504 and may or may
-   * not have been applied.
+   * Time for one operation, bounded further by the function's remaining time. Every operation also gets it as
+   * `maxTimeMS` (the server stops), reads as an abort `signal` too; a write that outlives it gets 504 and may or
+   * may not have been applied.
    */
   timeoutMs: 10_000,
   /** Most documents a `find` or `aggregate` may return; more is a 400 asking for a `limit` (Lambda responses stop at 6 MB). */
@@ -27,6 +27,8 @@ export const HTTP_HANDLER_DEFAULTS = {
   replayWindowMs: SIGNING_DEFAULTS.replayWindowMs,
   /** How requests are authenticated. */
   auth: 'hmac',
+  /** MongoDB's messages for refusals (400 MONGO_ERROR, 409 DUPLICATE_KEY) are passed on: they name what to fix. */
+  hideServerMessages: false,
 } as const;
 
 /** The environment variable read when the `secret` option is not given. */
@@ -64,8 +66,9 @@ export interface HttpHandlerOptions extends Omit<MongoClientConfig, 'dbName'> {
   /** @default 300_000 (5 minutes) */
   replayWindowMs?: number;
   /**
-   * Remembers nonces inside the window, so a captured request cannot be sent again.
-   * @default a {@link MemoryReplayCache}: per execution environment (see docs/edge.md for a shared one)
+   * Remembers nonces inside the window (plus a minute), so a captured request cannot be sent again.
+   * @default a {@link MemoryReplayCache}: per execution environment, 100 000 nonces (about 277 requests per second
+   * sustained with the default window; past that 503 until nonces expire)
    */
   replayCache?: ReplayCache;
   /** @default 1_048_576 (1 MiB) */
@@ -74,6 +77,13 @@ export interface HttpHandlerOptions extends Omit<MongoClientConfig, 'dbName'> {
   timeoutMs?: number;
   /** @default 1_000 */
   maxDocuments?: number;
+  /**
+   * Replace MongoDB's own messages in answers by generic ones (code and codeName stay). A server message can
+   * quote a value of another document (a duplicate key) or a field of the request; the function's log keeps it.
+   * Authentication and infrastructure errors (users, hosts, shards) never reach the caller, with or without it.
+   * @default false
+   */
+  hideServerMessages?: boolean;
 }
 
 const HANDLER_KEYS = [
@@ -89,6 +99,7 @@ const HANDLER_KEYS = [
   'maxBodyBytes',
   'timeoutMs',
   'maxDocuments',
+  'hideServerMessages',
 ] as const;
 
 /** The options after validation. */
@@ -107,6 +118,7 @@ export interface ResolvedHttpHandlerOptions {
   maxBodyBytes: number;
   timeoutMs: number;
   maxDocuments: number;
+  hideServerMessages: boolean;
 }
 
 const WHERE = 'createHttpHandler()';
@@ -126,9 +138,10 @@ export function resolveHttpHandlerOptions(options: HttpHandlerOptions): Resolved
   );
   validateClientConfig(WHERE, input);
   for (const key of ['replayWindowMs', 'maxBodyBytes', 'timeoutMs', 'maxDocuments'] as const) expectPositiveInteger(key, input[key]);
+  expectOption(WHERE, 'hideServerMessages', input.hideServerMessages, 'boolean');
   const replayCache = input.replayCache as { remember?: unknown } | null | undefined;
   if (replayCache !== undefined && (replayCache === null || typeof replayCache !== 'object' || typeof replayCache.remember !== 'function')) {
-    throw invalid('replayCache', 'Option `replayCache` of createHttpHandler() must have a `remember(nonce, expiresAtMs)` method');
+    throw invalid('replayCache', 'Option `replayCache` of createHttpHandler() must have a `remember(nonce, expiresAtMs, nowMs)` method');
   }
   const auth = options.auth ?? HTTP_HANDLER_DEFAULTS.auth;
   if (auth !== 'hmac' && auth !== 'aws-iam') throw invalid('auth', `Option \`auth\` of ${WHERE} must be 'hmac' or 'aws-iam'`);
@@ -150,6 +163,7 @@ export function resolveHttpHandlerOptions(options: HttpHandlerOptions): Resolved
     maxBodyBytes: options.maxBodyBytes ?? HTTP_HANDLER_DEFAULTS.maxBodyBytes,
     timeoutMs: options.timeoutMs ?? HTTP_HANDLER_DEFAULTS.timeoutMs,
     maxDocuments: options.maxDocuments ?? HTTP_HANDLER_DEFAULTS.maxDocuments,
+    hideServerMessages: options.hideServerMessages ?? HTTP_HANDLER_DEFAULTS.hideServerMessages,
   };
 }
 

@@ -5,6 +5,12 @@
 import { EJSON, type Document } from 'bson';
 import { CONTENT_TYPE, type HttpErrorBody, type HttpErrorCode } from '../protocol/protocol.js';
 
+/**
+ * Lambda's limit for the response payload of a synchronous invocation, in bytes: the result object as JSON,
+ * so a body counts as its JSON-escaped UTF-8 bytes (a `"` in an Extended JSON body costs 4 bytes, a `€` 3).
+ */
+export const LAMBDA_PAYLOAD_LIMIT_BYTES = 6_291_556;
+
 /** The Lambda Function URL (payload 2.0) result shape. */
 export interface FunctionUrlResult {
   statusCode: number;
@@ -46,3 +52,16 @@ export function successResponse(body: string): FunctionUrlResult {
 export function toExtendedJson(result: Document): string {
   return EJSON.stringify(result, { relaxed: false });
 }
+
+/** The bytes Lambda sends for `result`: its JSON, UTF-8 encoded. */
+export function payloadBytesOf(result: FunctionUrlResult): number {
+  return Buffer.byteLength(JSON.stringify(result), 'utf8');
+}
+
+/** The bytes `text` adds to a payload as (part of) a JSON string value: its escaped UTF-8 bytes. */
+export function escapedBytesOf(text: string): number {
+  return Buffer.byteLength(JSON.stringify(text), 'utf8') - 2;
+}
+
+/** What the bytes of a 200's body may be: the payload limit less the rest of the envelope. */
+export const SUCCESS_BODY_LIMIT_BYTES = LAMBDA_PAYLOAD_LIMIT_BYTES - payloadBytesOf(successResponse(''));

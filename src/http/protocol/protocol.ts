@@ -60,11 +60,11 @@ export const HttpErrorCodes = {
   DUPLICATE_KEY: 'DUPLICATE_KEY',
   /** 400: MongoDB refused the operation (bad operator, validation failure...); `mongoCode` and `codeName` say which. */
   MONGO_ERROR: 'MONGO_ERROR',
-  /** 503: MongoDB could not be reached. */
+  /** 503: MongoDB could not be reached, or answered with an infrastructure error (stepping down, shutting down, host unreachable). */
   UNAVAILABLE: 'UNAVAILABLE',
   /** 504: the operation did not finish within the handler's `timeoutMs`; a write may or may not have been applied. */
   TIMEOUT: 'TIMEOUT',
-  /** 500: anything else (details are in the function's logs, not in the response). */
+  /** 500: anything else, MongoDB refusing the function's credentials included (details are in the function's logs, not in the response). */
   INTERNAL: 'INTERNAL',
   /** Client side: the request did not complete (network error, or the client's own `timeoutMs`). */
   NETWORK: 'NETWORK',

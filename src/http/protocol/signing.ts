@@ -40,10 +40,21 @@ export const SIGNING_DEFAULTS = {
   replayWindowMs: 300_000,
   /** Secrets shorter than this are refused: an HMAC is only as strong as its key (32 bytes = 256 bits). */
   minSecretLength: 32,
+  /**
+   * A nonce is kept this long past the end of its request's window, so no clock step (NTP), no late cache check and no
+   * verifier with a slightly different clock sharing the cache sees it expire while its request is still accepted.
+   */
+  replayMarginMs: 60_000,
+  /**
+   * Nonces a {@link MemoryReplayCache} holds. Each lives for its window plus the margin (6 minutes by default), so
+   * one execution environment can accept about 100 000 / 360 s = 277 requests per second, sustained; past that
+   * requests are refused (503) until nonces expire, never let through by forgetting a live one. About 15 MB.
+   */
+  replayCacheEntries: 100_000,
 } as const;
 
 /** Why {@link verifyRequest} refused a request. */
-export type VerificationFailure = 'UNSIGNED' | 'MALFORMED_SIGNATURE' | 'EXPIRED' | 'BAD_SIGNATURE' | 'REPLAYED';
+export type VerificationFailure = 'UNSIGNED' | 'MALFORMED_SIGNATURE' | 'EXPIRED' | 'BAD_SIGNATURE' | 'REPLAYED' | 'REPLAY_CACHE_FULL';
 
 export type VerificationResult = { ok: true; nonce: string; timestamp: number } | { ok: false; reason: VerificationFailure; message: string };
 
@@ -59,10 +70,12 @@ export interface SignableRequest {
 
 /**
  * Remembers the nonces of accepted requests. `remember` must be an atomic check-and-set: it returns `false`
- * when the nonce was already seen (a replay), `true` after storing it until `expiresAtMs`.
+ * when the nonce was already seen (a replay), `true` after storing it until `expiresAtMs`, and `'full'` when it
+ * cannot store it without forgetting a live nonce (the request is then refused with 503, not let through).
+ * `nowMs` is the verifier's one clock reading for the request: judge expiry by it, not by a later reading.
  */
 export interface ReplayCache {
-  remember(nonce: string, expiresAtMs: number): boolean | Promise<boolean>;
+  remember(nonce: string, expiresAtMs: number, nowMs: number): boolean | 'full' | Promise<boolean | 'full'>;
 }
 
 const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
@@ -99,7 +112,7 @@ export interface VerifyOptions {
   replayWindowMs?: number;
   /** Where seen nonces are kept; without one, replays inside the window are not detected. */
   replayCache?: ReplayCache;
-  /** The verifier's clock. @default Date.now() */
+  /** The verifier's clock, read once per request (the window check and the replay cache both use it). @default Date.now() */
   nowMs?: number;
 }
 
@@ -150,16 +163,22 @@ export async function verifyRequest(
   }
   if (!valid) return fail('BAD_SIGNATURE', 'The request signature does not match: wrong secret, or the method, path, query, body or signature headers changed after signing');
 
-  if (options.replayCache && !(await options.replayCache.remember(nonce, signedAtMs + windowMs))) {
-    return fail('REPLAYED', `The request was already received (same ${SIGNATURE_HEADERS.nonce}): sign every request anew`);
+  if (options.replayCache) {
+    // Kept past the window's end, judged by the same clock reading as the window check above.
+    const remembered = await options.replayCache.remember(nonce, signedAtMs + windowMs + SIGNING_DEFAULTS.replayMarginMs, nowMs);
+    if (remembered === 'full') {
+      return fail('REPLAY_CACHE_FULL', 'The replay cache is full of nonces that are still inside their window: retry in a few seconds (or use a larger or shared replay cache)');
+    }
+    if (!remembered) return fail('REPLAYED', `The request was already received (same ${SIGNATURE_HEADERS.nonce}): sign every request anew`);
   }
   return { ok: true, nonce, timestamp: Number(timestamp) };
 }
 
 /**
  * A {@link ReplayCache} in memory. It protects one process (one Lambda execution environment): a copy of a
- * request replayed to another environment inside the window is not detected. Entries expire with the window;
- * past `maxEntries` (default 100 000) the oldest are dropped.
+ * request replayed to another environment inside the window is not detected. Entries expire with the window
+ * plus a margin; with `maxEntries` (default 100 000, see {@link SIGNING_DEFAULTS.replayCacheEntries}) live nonces,
+ * new ones are refused (`'full'`) rather than an old one forgotten.
  *
  * @example
  * ```ts
@@ -172,21 +191,23 @@ export class MemoryReplayCache implements ReplayCache {
   readonly #maxEntries: number;
   readonly #now: () => number;
 
+  /** `now` is used only when a caller passes no clock reading (verifyRequest always does). */
   constructor(options: { maxEntries?: number; now?: () => number } = {}) {
-    this.#maxEntries = options.maxEntries ?? 100_000;
+    this.#maxEntries = options.maxEntries ?? SIGNING_DEFAULTS.replayCacheEntries;
     this.#now = options.now ?? Date.now;
   }
 
-  remember(nonce: string, expiresAtMs: number): boolean {
-    this.#prune();
+  remember(nonce: string, expiresAtMs: number, nowMs: number = this.#now()): boolean | 'full' {
+    this.#prune(nowMs, false);
     const expiry = this.#seen.get(nonce);
-    if (expiry !== undefined && expiry > this.#now()) return false;
-    this.#seen.set(nonce, expiresAtMs);
-    while (this.#seen.size > this.#maxEntries) {
-      const oldest = this.#seen.keys().next().value;
-      if (oldest === undefined) break;
-      this.#seen.delete(oldest);
+    if (expiry !== undefined && expiry > nowMs) return false;
+    if (expiry === undefined && this.#seen.size >= this.#maxEntries) {
+      // Requests signed ahead of the clock expire later than those behind them: look at every entry before refusing.
+      this.#prune(nowMs, true);
+      if (this.#seen.size >= this.#maxEntries) return 'full';
     }
+    this.#seen.delete(nonce);
+    this.#seen.set(nonce, expiresAtMs);
     return true;
   }
 
@@ -194,11 +215,13 @@ export class MemoryReplayCache implements ReplayCache {
     return this.#seen.size;
   }
 
-  #prune(): void {
-    const now = this.#now();
-    // Insertion order is close to expiry order (one window for all): stop at the first live entry.
+  #prune(now: number, everything: boolean): void {
+    // Insertion order is close to expiry order (one window for all): unless asked for everything, stop at the first live entry.
     for (const [nonce, expiry] of this.#seen) {
-      if (expiry > now) break;
+      if (expiry > now) {
+        if (everything) continue;
+        break;
+      }
       this.#seen.delete(nonce);
     }
   }

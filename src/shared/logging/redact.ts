@@ -1,81 +1,174 @@
 /**
  * Redaction of connection strings and secrets, applied to every log record and error message.
  *
- * `mongodb://alice:s3cret@host/db?authMechanismProperties=AWS_SESSION_TOKEN:abc`
- * becomes `mongodb://alice:****@host/db?authMechanismProperties=****`.
+ * `mongodb://alice:s3cret@host/db?appName=api&authMechanismProperties=AWS_SESSION_TOKEN:abc`
+ * becomes `mongodb://alice:****@host/db?appName=api&authMechanismProperties=****`.
  */
 
 /** What replaces a secret. */
 export const REDACTED = '****';
 
-/** Query parameters of a connection string whose values are secrets. */
-const SECRET_PARAMETERS = ['authMechanismProperties', 'tlsCertificateKeyFilePassword', 'proxyPassword', 'password'];
+/**
+ * URI options whose values are known to be harmless (names, modes, sizes, timeouts, file paths), compared
+ * percent-decoded and case-insensitively as the driver does. Every other option's value is redacted: the driver
+ * accepts secret-carrying ones under many names (`tlsCertificateKeyFilePassword`, `passphrase`, `key` with an inline
+ * PEM, `pfx`, `proxyPassword`, `authMechanismProperties` with a session token...), and new ones may come.
+ */
+const HARMLESS_OPTIONS = new Set(
+  [
+    'appName',
+    'authMechanism',
+    'authSource',
+    'replicaSet',
+    'directConnection',
+    'loadBalanced',
+    'tls',
+    'ssl',
+    'tlsInsecure',
+    'tlsAllowInvalidCertificates',
+    'tlsAllowInvalidHostnames',
+    'tlsDisableOCSPEndpointCheck',
+    'tlsDisableCertificateRevocationCheck',
+    'tlsCAFile',
+    'tlsCertificateKeyFile',
+    'tlsCRLFile',
+    'retryWrites',
+    'retryReads',
+    'w',
+    'wTimeoutMS',
+    'journal',
+    'readPreference',
+    'readPreferenceTags',
+    'maxStalenessSeconds',
+    'readConcernLevel',
+    'maxPoolSize',
+    'minPoolSize',
+    'maxConnecting',
+    'maxIdleTimeMS',
+    'waitQueueTimeoutMS',
+    'connectTimeoutMS',
+    'socketTimeoutMS',
+    'serverSelectionTimeoutMS',
+    'serverSelectionTryOnce',
+    'heartbeatFrequencyMS',
+    'localThresholdMS',
+    'compressors',
+    'zlibCompressionLevel',
+    'srvMaxHosts',
+    'srvServiceName',
+    'timeoutMS',
+    'serverMonitoringMode',
+    'proxyHost',
+    'proxyPort',
+  ].map((name) => name.toLowerCase()),
+);
+
+/**
+ * The driver's split of a connection string (mongodb-connection-string-url's HOSTS_REGEX): the user info ends at the
+ * `@` before the host list, and the host list holds no `/`, `?` or `@`.
+ */
+const URI_PARTS = /^(?<scheme>[^/]+):\/\/(?:(?<username>[^:@]*)(?::(?<password>[^@]*))?@)?(?<hosts>(?!:)[^/?@]*)(?<rest>.*)$/s;
+/** What the driver refuses unescaped in a user name or password. */
+const ILLEGAL_IN_USER_INFO = /[:/?#[\]@]/;
+
+interface UriParts {
+  scheme: string;
+  username: string | undefined;
+  password: string | undefined;
+  hosts: string;
+  /** The path (database) and the query, starting with `/` or `?`, or empty. */
+  rest: string;
+}
+
+/**
+ * The parts of a connection string the driver would accept, split as the driver does; undefined for a malformed one
+ * (an unescaped `@`, `:`, `/` or `?` in the user info, an `@` after the host list, no host), whose user info cannot be
+ * told from its host list.
+ */
+function uriParts(uri: string): UriParts | undefined {
+  const groups = URI_PARTS.exec(uri)?.groups;
+  if (!groups) return undefined;
+  const { scheme = '', username, password, hosts = '', rest = '' } = groups;
+  if (hosts === '' || !/^mongodb(\+srv)?$/i.test(scheme)) return undefined;
+  if ((username !== undefined && ILLEGAL_IN_USER_INFO.test(username)) || (password !== undefined && ILLEGAL_IN_USER_INFO.test(password))) return undefined;
+  if (/^[^/?]*@/.test(rest)) return undefined;
+  return { scheme, username, password, hosts, rest };
+}
+
+/** Whether the value of the URI option `rawKey` (as written, maybe percent-encoded) is known to be harmless. */
+function isHarmlessOption(rawKey: string): boolean {
+  return HARMLESS_OPTIONS.has(safeDecode(rawKey).toLowerCase());
+}
 
 const URI_PATTERN = /\bmongodb(?:\+srv)?:\/\/[^\s"'`<>]+/gi;
 
 /**
- * Returns the connection string with its password and secret query parameters replaced by `****`.
- * The user name, hosts, database and other options stay readable for debugging.
+ * Returns the connection string with its password and the value of every option not known to be harmless replaced
+ * by `****`. The user name, hosts, database and harmless options stay readable for debugging. A malformed string
+ * (one the driver refuses, where the user info cannot be found for sure) keeps nothing past its scheme.
  *
  * @example
  * ```ts
- * redactUri('mongodb://app:pa55@db.example.net/orders'); // 'mongodb://app:****@db.example.net/orders'
+ * redactUri('mongodb://app:pa55@db.example.net/orders?appName=api&tlsCertificateKeyFilePassword=k'); // 'mongodb://app:****@db.example.net/orders?appName=api&tlsCertificateKeyFilePassword=****'
  * ```
  */
 export function redactUri(uri: string): string {
   const schemeEnd = uri.indexOf('://');
   if (schemeEnd === -1) return uri;
-  const afterScheme = schemeEnd + 3;
-  // The authority ends at the first '/' or '?' after the last '@' (passwords may contain '/' or '?'
-  // only percent-encoded, but a malformed URI may hold them raw, so search for '@' first).
-  const at = uri.lastIndexOf('@');
-  let result = uri;
-  if (at > afterScheme) {
-    const userInfo = uri.slice(afterScheme, at);
-    const colon = userInfo.indexOf(':');
-    const user = colon === -1 ? userInfo : userInfo.slice(0, colon);
-    result = `${uri.slice(0, afterScheme)}${colon === -1 ? user : `${user}:${REDACTED}`}${uri.slice(at)}`;
-  }
-  const query = result.indexOf('?');
-  if (query === -1) return result;
-  const head = result.slice(0, query + 1);
-  const params = result
+  const parts = uriParts(uri);
+  if (!parts) return `${uri.slice(0, schemeEnd)}://${REDACTED}`;
+  const { scheme, username, password, hosts, rest } = parts;
+  const userInfo = username === undefined ? '' : `${username}${password === undefined ? '' : `:${REDACTED}`}@`;
+  const query = rest.indexOf('?');
+  if (query === -1) return `${scheme}://${userInfo}${hosts}${rest}`;
+  const pairs = rest
     .slice(query + 1)
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=');
       const key = eq === -1 ? pair : pair.slice(0, eq);
-      return eq !== -1 && SECRET_PARAMETERS.some((name) => name.toLowerCase() === key.toLowerCase())
-        ? `${key}=${REDACTED}`
-        : pair;
+      if (isHarmlessOption(key)) return pair;
+      return eq === -1 ? (key === '' ? pair : REDACTED) : `${key}=${REDACTED}`;
     });
-  return head + params.join('&');
+  return `${scheme}://${userInfo}${hosts}${rest.slice(0, query + 1)}${pairs.join('&')}`;
 }
 
 /**
- * Returns the secrets a connection string carries (the password, raw and decoded, and secret query
- * values), so they can be scrubbed from text that does not contain the whole URI.
+ * Returns the secrets a connection string carries (the password, raw and decoded, and every option value not known
+ * to be harmless), so they can be scrubbed from text that does not contain the whole URI. For a malformed string,
+ * every part that could be a password or an option value.
  */
 export function secretsOfUri(uri: string): string[] {
   const secrets: string[] = [];
+  const parts = uriParts(uri);
+  if (parts) {
+    addSecret(secrets, parts.password);
+    const query = parts.rest.indexOf('?');
+    if (query !== -1) addOptionSecrets(secrets, parts.rest.slice(query + 1));
+    return secrets;
+  }
+  // Malformed (or no scheme at all): whatever sits between the first ':' of the user info and any '@' may be a
+  // password, and any key=value pair an option.
   const schemeEnd = uri.indexOf('://');
-  if (schemeEnd === -1) return secrets;
-  const at = uri.lastIndexOf('@');
-  if (at > schemeEnd + 3) {
-    const userInfo = uri.slice(schemeEnd + 3, at);
-    const colon = userInfo.indexOf(':');
-    if (colon !== -1) addSecret(secrets, userInfo.slice(colon + 1));
+  const body = schemeEnd === -1 ? uri : uri.slice(schemeEnd + 3);
+  const colon = body.search(/:/);
+  for (let at = body.indexOf('@'); at !== -1; at = body.indexOf('@', at + 1)) {
+    if (colon !== -1 && colon < at) addSecret(secrets, body.slice(colon + 1, at));
+    addSecret(secrets, body.slice(0, at));
   }
-  const query = uri.indexOf('?', at === -1 ? 0 : at);
-  if (query !== -1) {
-    for (const pair of uri.slice(query + 1).split('&')) {
-      const eq = pair.indexOf('=');
-      if (eq === -1) continue;
-      const key = pair.slice(0, eq).toLowerCase();
-      if (SECRET_PARAMETERS.some((name) => name.toLowerCase() === key)) addSecret(secrets, pair.slice(eq + 1));
-    }
-  }
+  addOptionSecrets(secrets, body.replace(/^[^?]*\?/, ''));
   return secrets;
+}
+
+function addOptionSecrets(secrets: string[], query: string): void {
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1 || isHarmlessOption(pair.slice(0, eq))) continue;
+    const value = pair.slice(eq + 1);
+    addSecret(secrets, value);
+    // authMechanismProperties=AWS_SESSION_TOKEN:<token>,...: the token may be quoted alone.
+    for (const property of safeDecode(value).split(',')) addSecret(secrets, property.slice(property.indexOf(':') + 1));
+  }
 }
 
 /** Adds a secret in every spelling it may appear in: as written, percent-decoded and percent-encoded. */
