@@ -110,7 +110,7 @@ describe('no secret of a connection string anywhere', () => {
     // Act
     const errors = [
       await failureOf(() => getMongoClient(options)),
-      await failureOf(() => withMongo(async () => 'ran', { ...options, prefetch: false })({}, {})),
+      await failureOf(() => withMongo<unknown, string, object>(async () => 'ran', { ...options, prefetch: false })({}, {})),
       await failureOf(() => mongo({ ...options, prefetch: false }).before!({ event: {}, context: {}, response: undefined, error: undefined, internal: {} } as never)),
     ];
     const handlerError = await failureOf(async () => {
