@@ -117,7 +117,11 @@ function touch(key: string, entry: CacheEntry): void {
   entries.set(key, entry);
 }
 
-/** Evicts the least recently used entries (never `keep`, the one just added) while the cache exceeds its bound. */
+/**
+ * Evicts the least recently used entries (never `keep`, the one just added) while the cache exceeds its bound. An
+ * idle one starts closing at once, before the new client's connect has gone far: the server sees its sockets
+ * close within milliseconds of the new ones opening.
+ */
 function evictBeyondLimit(keep: CacheEntry | undefined): void {
   if (entries.size <= maxClients) return;
   for (const [key, entry] of entries) {
@@ -140,15 +144,16 @@ function retire(entry: CacheEntry): void {
     maxClients,
   }, config.secrets);
   retiring.add(entry);
-  let closing = false;
-  const closeIfIdle = () => {
-    if (closing || entry.active > 0) return;
-    closing = true;
+  let closing: Promise<void> | undefined;
+  const closeIfIdle = (): Promise<void> | undefined => {
+    if (closing || entry.active > 0) return undefined;
     retiring.delete(entry);
-    void closeEntry(entry);
+    closing = closeEntry(entry);
+    return closing;
   };
   entry.retire = closeIfIdle;
-  entry.ready.then(closeIfIdle, () => retiring.delete(entry));
+  if (entry.connected) closeIfIdle();
+  else entry.ready.then(closeIfIdle, () => retiring.delete(entry));
 }
 
 /**

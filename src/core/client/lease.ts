@@ -28,7 +28,7 @@ export interface CacheEntry {
    * Set when the cache evicted this client (`maxClients`): called once the last lease on it is released, to close
    * it. Invocations that hold a lease when it is evicted finish on it.
    */
-  retire?: (() => void) | undefined;
+  retire?: (() => unknown) | undefined;
 }
 
 /** What the cache gives an invocation: the client, whether this call created it, and how long it sat idle. */
