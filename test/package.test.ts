@@ -36,5 +36,8 @@ describe('package', () => {
     const middy = execFileSync(process.execPath, ['--input-type=module', '-e', "console.log(JSON.stringify(Object.keys(await import('serverless-mongodb/middy'))))"], { cwd: root, encoding: 'utf8' });
     expect(JSON.parse(core)).toEqual(expect.arrayContaining(['getMongoClient', 'closeMongoClient', 'withMongo', 'enableGracefulShutdown', 'ConfigurationError', 'ConnectionError', 'TransactionError', 'ServerlessMongoError', 'isServerlessMongoError']));
     expect(JSON.parse(middy)).toEqual(['mongo']);
+    const mongooseEntry = execFileSync(process.execPath, ['--input-type=module', '-e', "console.log(JSON.stringify(Object.keys(await import('serverless-mongodb/mongoose')).sort()))"], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(mongooseEntry)).toEqual(['closeMongoClient', 'configureClientCache', 'mongooseMiddleware', 'withMongoose']);
+    expect(JSON.parse(core)).toEqual(expect.arrayContaining(['configureClientCache']));
   });
 });
