@@ -2,13 +2,13 @@
  * serverless-mongodb: a Lambda-tuned cached MongoClient and a per-invocation session lifecycle.
  * The middy middleware lives on the `serverless-mongodb/middy` subpath.
  */
-export { getMongoClient, closeMongoClient } from './core/client/cache.js';
+export { getMongoClient, closeMongoClient, configureClientCache, type ClientCacheOptions } from './core/client/cache.js';
 export { enableGracefulShutdown, SHUTDOWN_DEFAULTS, type GracefulShutdownOptions } from './core/shutdown.js';
 export { THAW_DEFAULTS, type ThawOptions } from './core/invocation/thaw.js';
 export { DEADLINE_DEFAULTS } from './core/invocation/deadline.js';
 export { withMongo, type ContextWithoutMongo, type MongoContextFor } from './adapters/with-mongo.js';
 export type { MongoContext, MongoContextWithoutSession } from './core/invocation/context.js';
-export type { MongoInvocationOptions } from './core/invocation/plan.js';
+export type { MongoInvocationOptions, TenantTarget } from './core/invocation/plan.js';
 export type { LambdaContextLike as InvocationContextLike } from './shared/lambda-context.js';
 export type { MongoClientConfig } from './core/config/schema.js';
 export { LAMBDA_CLIENT_DEFAULTS, URI_ENV, DB_NAME_ENV } from './core/config/defaults.js';

@@ -43,7 +43,7 @@ export function mongo<const TOptions extends MongoMiddlewareOptions = MongoMiddl
   // freeze/thaw turn, a transaction): middy awaits only a returned promise, so the warm path takes no trip
   // through the microtask queue.
   const scopeKey = Symbol('serverless-mongodb scope');
-  type ScopedRequest = { context: Context; [scopeKey]?: InvocationScope | undefined };
+  type ScopedRequest = { event: unknown; context: Context; [scopeKey]?: InvocationScope | undefined };
 
   const attach = (request: ScopedRequest, scope: InvocationScope): void => {
     request[scopeKey] = scope;
@@ -51,7 +51,7 @@ export function mongo<const TOptions extends MongoMiddlewareOptions = MongoMiddl
   };
 
   const mongoMiddlewareBefore = (request: ScopedRequest): Promise<void> | undefined => {
-    const opened = openInvocation(plan, request.context);
+    const opened = openInvocation(plan, request.context, request.event);
     if (opened instanceof Promise) return opened.then((scope) => attach(request, scope));
     attach(request, opened);
     return undefined;

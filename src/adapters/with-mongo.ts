@@ -6,6 +6,7 @@ import type { LambdaContextLike } from '../shared/lambda-context.js';
 import type { MongoContext, MongoContextWithoutSession } from '../core/invocation/context.js';
 import { openInvocation, prefetchClient } from '../core/invocation/open.js';
 import { planInvocation, type MongoInvocationOptions } from '../core/invocation/plan.js';
+import { runInInvocation } from '../core/invocation/guard.js';
 
 /** `context.mongo`'s type for the given options: without a session when `session: false`. */
 export type MongoContextFor<TOptions> = TOptions extends { session: false } ? MongoContextWithoutSession : MongoContext;
@@ -47,12 +48,12 @@ export function withMongo<TEvent, TResult, TContext extends object = Context, co
   prefetchClient(plan);
   return async function withMongoHandler(event: TEvent, context: ContextWithoutMongo<TContext>): Promise<TResult> {
     // Awaits only what is pending: the warm path opens and finishes synchronously.
-    const opened = openInvocation(plan, context as LambdaContextLike);
+    const opened = openInvocation(plan, context as LambdaContextLike, event);
     const scope = opened instanceof Promise ? await opened : opened;
     const extended = Object.assign(context ?? {}, { mongo: scope.context }) as TContext & { mongo: MongoContextFor<TOptions> };
     let result: TResult;
     try {
-      result = await handler(event, extended);
+      result = await (scope.guarded ? runInInvocation(scope, () => handler(event, extended)) : handler(event, extended));
     } catch (error) {
       await scope.finish('error');
       throw error;

@@ -23,6 +23,8 @@ export const ErrorCodes = {
   DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
   /** Committing the invocation's transaction failed; its writes were not applied. */
   COMMIT_FAILED: 'COMMIT_FAILED',
+  /** The session guard refused a write that would have run outside the invocation's transaction. */
+  WRITE_OUTSIDE_TRANSACTION: 'WRITE_OUTSIDE_TRANSACTION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -13,13 +13,15 @@ export type FreezeOperation = 'insertOne' | 'find';
 
 /**
  * The handlers compared: a new client per invocation (naive), MongoDB's Lambda guide, the guide with this library's
- * options, mongoose as its Lambda guide shows it, this library.
+ * options, mongoose as its Lambda guide shows it, mongoose through this library's adapter, this library.
  */
 export const SETUPS = {
   naive: 'test/fixtures/freeze/naive.ts',
   guide: 'test/fixtures/freeze/guide.ts',
   'guide + library options': 'test/fixtures/freeze/guide-tuned.ts',
   mongoose: 'test/fixtures/freeze/mongoose.ts',
+  /** mongoose through this library's adapter (mongooseMiddleware): the same lifecycle, a model on a bound connection. */
+  'mongoose adapter': 'test/fixtures/freeze/mongoose-adapter.ts',
   library: 'test/fixtures/freeze/library.ts',
   /** This library's HTTP handler (createHttpHandler, IAM auth): the same invocation lifecycle, without a session. */
   'http handler': 'test/fixtures/freeze/http-handler.ts',

@@ -4,7 +4,9 @@
  * failed attempt is forgotten so the next call builds a fresh client.
  */
 import type { MongoClient } from 'mongodb';
+import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 import { emit, emitSafe } from '../../shared/logging/emit.js';
+import { describeType, expectOptionsObject, rejectUnknownKeys } from '../../shared/validation.js';
 import { resolveClientConfig, type ResolvedClientConfig } from '../config/resolve.js';
 import type { MongoClientConfig } from '../config/schema.js';
 import { connectFailure, createClient } from './connect.js';
@@ -12,7 +14,57 @@ import { Lease, type CacheEntry, type ClientLease } from './lease.js';
 import { LinkWatch } from './link.js';
 import { worstCaseConnections } from '../config/managed-instances.js';
 
+/** The cached clients, least recently used first (an entry is moved to the end when leased, under a bound). */
 const entries = new Map<string, CacheEntry>();
+/** Clients evicted by the bound whose in-flight invocations have not all finished yet. */
+const retiring = new Set<CacheEntry>();
+/** What else closes with the cache (an adapter's connections over the cached clients). */
+const closeHooks = new Set<() => Promise<void> | void>();
+
+let maxClients = Number.POSITIVE_INFINITY;
+
+/** Options of {@link configureClientCache}. */
+export interface ClientCacheOptions {
+  /**
+   * The most clients the cache keeps (one per configuration: a tenant's URI with a pool per tenant). When a new one
+   * would exceed it, the least recently used is evicted: closed as soon as the invocations using it finish, never
+   * under them. Each client costs its pool's sockets plus the monitor's on every server.
+   * @default Infinity
+   */
+  maxClients?: number;
+}
+
+/**
+ * Bounds the client cache of this process (see {@link ClientCacheOptions.maxClients}). Lowering the bound evicts
+ * the least recently used clients at once (each closed when its in-flight invocations finish).
+ * @throws {ConfigurationError} `maxClients` not a positive integer or Infinity
+ *
+ * @example
+ * ```ts
+ * import { configureClientCache } from 'serverless-mongodb';
+ *
+ * configureClientCache({ maxClients: 20 }); // module scope: at most 20 tenants' pools at once
+ * ```
+ */
+export function configureClientCache(options: ClientCacheOptions): void {
+  expectOptionsObject('configureClientCache()', options);
+  rejectUnknownKeys('configureClientCache()', options as Record<string, unknown>, ['maxClients']);
+  const limit = options.maxClients;
+  if (limit !== undefined && !(limit === Number.POSITIVE_INFINITY || (Number.isInteger(limit) && limit >= 1))) {
+    throw new ConfigurationError(ErrorCodes.INVALID_OPTION, `Option \`maxClients\` of configureClientCache() must be a positive integer or Infinity (got ${describeType(limit)})`, { option: 'maxClients' });
+  }
+  maxClients = limit ?? Number.POSITIVE_INFINITY;
+  evictBeyondLimit(undefined);
+}
+
+/**
+ * Runs `hook` whenever the cache closes every client ({@link closeMongoClient}, graceful shutdown), before the
+ * clients close. For adapters that wrap the cached clients (mongoose connections). Returns the unregister function.
+ */
+export function addCacheCloseHook(hook: () => Promise<void> | void): () => void {
+  closeHooks.add(hook);
+  return () => closeHooks.delete(hook);
+}
 
 /**
  * Returns the connected, cached MongoClient for these options, creating and connecting it on first use.
@@ -47,13 +99,61 @@ export async function getMongoClient(options?: MongoClientConfig): Promise<Mongo
 export async function acquireClient(config: ResolvedClientConfig): Promise<ClientLease> {
   const existing = entries.get(config.cacheKey);
   if (existing) {
+    touch(config.cacheKey, existing);
     const client = existing.connected ? existing.client : await existing.ready;
     logReuse(config);
     return new Lease(existing, client, false);
   }
   const entry = startEntry(config);
   entries.set(config.cacheKey, entry);
+  evictBeyondLimit(entry);
   return new Lease(entry, await entry.ready, true);
+}
+
+/** Under a bound, marks the entry as the most recently used (the end of the map's order). */
+function touch(key: string, entry: CacheEntry): void {
+  if (maxClients === Number.POSITIVE_INFINITY || entries.size < 2) return;
+  entries.delete(key);
+  entries.set(key, entry);
+}
+
+/**
+ * Evicts the least recently used entries (never `keep`, the one just added) while the cache exceeds its bound. An
+ * idle one starts closing at once, before the new client's connect has gone far: the server sees its sockets
+ * close within milliseconds of the new ones opening.
+ */
+function evictBeyondLimit(keep: CacheEntry | undefined): void {
+  if (entries.size <= maxClients) return;
+  for (const [key, entry] of entries) {
+    if (entries.size <= maxClients) return;
+    if (entry === keep) continue;
+    entries.delete(key);
+    retire(entry);
+  }
+}
+
+/**
+ * An evicted client: closed once no invocation holds it, after its connect settled (an invocation waiting for that
+ * connect registered first and leases it before the close is decided).
+ */
+function retire(entry: CacheEntry): void {
+  const { config } = entry;
+  emit(config.logger, 'info', 'client.evicted', 'Evicting the least recently used MongoDB client (maxClients): it closes when its invocations finish', {
+    uri: config.redactedUri,
+    inFlight: entry.active,
+    maxClients,
+  }, config.secrets);
+  retiring.add(entry);
+  let closing: Promise<void> | undefined;
+  const closeIfIdle = (): Promise<void> | undefined => {
+    if (closing || entry.active > 0) return undefined;
+    retiring.delete(entry);
+    closing = closeEntry(entry);
+    return closing;
+  };
+  entry.retire = closeIfIdle;
+  if (entry.connected) closeIfIdle();
+  else entry.ready.then(closeIfIdle, () => retiring.delete(entry));
 }
 
 /**
@@ -62,7 +162,9 @@ export async function acquireClient(config: ResolvedClientConfig): Promise<Clien
  */
 export function acquireConnectedClient(config: ResolvedClientConfig): ClientLease | undefined {
   const existing = entries.get(config.cacheKey);
-  return existing?.connected ? new Lease(existing, existing.client, false) : undefined;
+  if (!existing?.connected) return undefined;
+  touch(config.cacheKey, existing);
+  return new Lease(existing, existing.client, false);
 }
 
 /** Records `client.reused` (DEBUG). */
@@ -79,6 +181,7 @@ export async function rebuildClient(config: ResolvedClientConfig, stale: ClientL
   const entry = entries.get(config.cacheKey);
   if (entry?.client === stale.client) {
     entries.delete(config.cacheKey);
+    entry.retire = undefined;
     emit(config.logger, 'warn', 'client.rebuilt', 'Rebuilding the MongoDB client: its connection did not survive the freeze', { uri: config.redactedUri }, config.secrets);
     // Never awaited: closing may wait on sockets that no longer answer.
     stale.client.close().catch(() => undefined);
@@ -145,8 +248,17 @@ function managedInstancesRecord(config: ResolvedClientConfig, client: MongoClien
  * ```
  */
 export async function closeMongoClient(): Promise<void> {
-  const closing = [...entries.values()];
+  await Promise.all([...closeHooks].map(async (hook) => {
+    try {
+      await hook();
+    } catch {
+      // A hook logs its own failures; the clients close regardless.
+    }
+  }));
+  const closing = [...entries.values(), ...retiring];
   entries.clear();
+  for (const entry of retiring) entry.retire = undefined;
+  retiring.clear();
   await Promise.all(closing.map(closeEntry));
 }
 

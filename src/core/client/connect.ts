@@ -23,7 +23,7 @@ export function createClient(config: ResolvedClientConfig): MongoClient {
     );
   }
   try {
-    return new MongoClient(config.uri, config.clientOptions);
+    return new (config.MongoClient ?? MongoClient)(config.uri, config.clientOptions);
   } catch (error) {
     throw classifyDriverError(error, config);
   }

@@ -6,6 +6,7 @@
 import type { Db, MongoClient } from 'mongodb';
 import { DB_NAME_ENV } from '../config/defaults.js';
 import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
+import { validateDbName } from '../config/schema.js';
 
 /** How one platform names the property and the ways to configure a database name, for the error. */
 export interface DbNaming {
@@ -61,5 +62,16 @@ export class MongoHandle {
       throw new ConfigurationError(ErrorCodes.MISSING_DB_NAME, `No database name for ${this.#naming.where}: ${this.#naming.howToSet}; or use the client's db(name)`, { option: DB_NAME_ENV });
     }
     return cachedDb(this.client, this.#dbName);
+  }
+
+  /**
+   * A database per tenant on this one pool: `client.db(name)`, made once per client and name (as `db`). The name is
+   * checked as MongoDB does (no `/\\. "$*<>:|?`, at most 63 bytes).
+   * @throws {ConfigurationError} an invalid database name
+   */
+  dbFor(name: string): Db {
+    if (typeof name !== 'string') throw new ConfigurationError(ErrorCodes.INVALID_OPTION, `dbFor() takes a database name (a string), got ${typeof name}`, { option: 'dbFor' });
+    validateDbName(name, 'dbFor()', 'dbFor');
+    return cachedDb(this.client, name);
   }
 }

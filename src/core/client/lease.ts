@@ -24,6 +24,11 @@ export interface CacheEntry {
   readonly link: LinkWatch;
   /** The freeze/thaw check running on this client, shared by every invocation that leases it meanwhile. */
   check: Promise<ClientVerdict> | undefined;
+  /**
+   * Set when the cache evicted this client (`maxClients`): called once the last lease on it is released, to close
+   * it. Invocations that hold a lease when it is evicted finish on it.
+   */
+  retire?: (() => unknown) | undefined;
 }
 
 /** What the cache gives an invocation: the client, whether this call created it, and how long it sat idle. */
@@ -86,6 +91,9 @@ export class Lease implements ClientLease {
     this.#released = true;
     const entry = this.#entry;
     entry.active--;
-    if (entry.active === 0) entry.idleSince = Date.now();
+    if (entry.active === 0) {
+      entry.idleSince = Date.now();
+      entry.retire?.();
+    }
   }
 }

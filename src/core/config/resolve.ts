@@ -2,7 +2,7 @@
  * Resolution: the caller's options, the adapter's platform inputs and the environment become the one
  * configuration the client cache and the invocation lifecycle use. Nothing changes a configuration once resolved.
  */
-import type { MongoClientOptions } from 'mongodb';
+import type { MongoClient, MongoClientOptions } from 'mongodb';
 import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 import { getDefaultLogger, type LoggerLike } from '../../shared/logging/emit.js';
 import { addSecret, redactUri, secretsOfUri } from '../../shared/logging/redact.js';
@@ -31,7 +31,16 @@ export interface PlatformInputs {
   readonly requiredClientOptions?: Readonly<Record<string, unknown>>;
   /** Where `uri` and `dbName` come from when not in the options, first match wins. @default process.env */
   readonly environment?: readonly EnvironmentSource[];
+  /**
+   * The MongoClient class the cache builds clients with. An adapter whose library bundles its own copy of the
+   * driver (mongoose pins one) passes that copy's class, so the library accepts the client as its own.
+   * @default the `mongodb` package's MongoClient
+   */
+  readonly MongoClient?: MongoClientClass;
 }
+
+/** A MongoClient constructor: the `mongodb` package's, or the one of another copy of the driver. */
+export type MongoClientClass = new (uri: string, options?: MongoClientOptions) => MongoClient;
 
 /** `process.env`. */
 export const PROCESS_ENV: EnvironmentSource = {
@@ -58,6 +67,8 @@ export interface ResolvedClientConfig {
   readonly cacheKey: string;
   /** Lambda Managed Instances' multi-concurrent mode, when this process runs under it. */
   readonly managedInstances: ManagedInstancesMode | undefined;
+  /** The class the client is built with, when not the `mongodb` package's (see {@link PlatformInputs.MongoClient}). */
+  readonly MongoClient?: MongoClientClass | undefined;
 }
 
 /**
@@ -113,6 +124,7 @@ export function resolveValidated(options: MongoClientConfig, platform: PlatformI
     secrets,
     cacheKey: `${platform.namespace}\u0000${uri}\u0000${stableKey(userOptions)}`,
     managedInstances,
+    MongoClient: platform.MongoClient,
   };
 }
 

@@ -20,6 +20,12 @@ export interface MongoContext {
    * or hanging operation fails cleanly while the function can still answer.
    */
   signal: AbortSignal;
+  /**
+   * One pool, a database per tenant: `client.db(name)`, cached per name for the client's life. Pass the session
+   * as usual (`{ session }`): the session belongs to the client, so it spans every tenant database.
+   * @throws {ConfigurationError} an invalid database name
+   */
+  dbFor(name: string): Db;
 }
 
 /** `context.mongo` when the `session: false` option is set. */

@@ -21,9 +21,9 @@ import { checkAfterThaw, thawCheckDue } from './thaw.js';
  * @throws {ConfigurationError} missing or malformed URI
  * @throws {ConnectionError} the client could not connect
  */
-export function openInvocation(plan: InvocationPlan, lambdaContext: LambdaContextLike | undefined): InvocationScope | Promise<InvocationScope> {
+export function openInvocation(plan: InvocationPlan, lambdaContext: LambdaContextLike | undefined, event?: unknown): InvocationScope | Promise<InvocationScope> {
   if (plan.open.size > 0) sweepExpired(plan.open);
-  const config = resolvedConfigOf(plan);
+  const config = resolvedConfigOf(plan, event, lambdaContext);
   const deadline = startDeadline(lambdaContext, plan.deadlineMarginMs);
   const lease = acquireConnectedClient(config);
   if (lease && !thawCheckDue(plan.thaw, lease)) {
@@ -80,7 +80,7 @@ function startScope(
     }
     if (debug) emitSafe(config.logger, 'debug', 'session.started', 'Started the invocation session', { requestId, transaction: plan.transaction !== false });
   }
-  return new InvocationScope(config, lease, session, deadline, requestId, plan.open, debug);
+  return new InvocationScope(config, lease, session, deadline, requestId, plan.open, debug, plan.sessionGuard ? plan.transaction !== false : undefined);
 }
 
 /**

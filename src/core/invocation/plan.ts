@@ -7,7 +7,8 @@ import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 import { expectOption, expectOptionsObject, rejectUnknownKeys } from '../../shared/validation.js';
 import { DB_NAME_ENV, FUNCTION_NAME_ENV, URI_ENV } from '../config/defaults.js';
 import { CORE_PLATFORM, resolveValidated, type PlatformInputs, type ResolvedClientConfig } from '../config/resolve.js';
-import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, type MongoClientConfig } from '../config/schema.js';
+import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, validateDbName, type MongoClientConfig } from '../config/schema.js';
+import type { LambdaContextLike } from '../../shared/lambda-context.js';
 import { DEADLINE_DEFAULTS } from './deadline.js';
 import type { InvocationScope } from './scope.js';
 import { THAW_DEFAULTS, type ThawOptions, type ThawPlan } from './thaw.js';
@@ -43,6 +44,29 @@ export interface MongoInvocationOptions extends MongoClientConfig {
    * @default true on Lambda (`AWS_LAMBDA_RUNTIME_API` set), false elsewhere
    */
   prefetch?: boolean;
+  /**
+   * A pool per tenant: the connection string (and database) of this invocation, chosen from its event. Each
+   * distinct URI gets a cached client of its own; bound how many stay open with `configureClientCache({ maxClients })`.
+   * For a database per tenant on one pool, use `context.mongo.dbFor(name)` instead.
+   * @example tenant: (event: { tenantId: string }) => ({ uri: process.env[`MONGODB_URI_${event.tenantId}`]! })
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the handler's event type is the caller's
+  tenant?: (event: any, context: LambdaContextLike | undefined) => TenantTarget;
+  /**
+   * The session guard: watches every command an invocation issues (the driver's command monitoring) and warns,
+   * naming the command, the collection and the invocation, when one carries another session or none; a write that
+   * escapes the invocation's transaction is refused. Costs one monitoring event per command and a client of its
+   * own (`monitorCommands: true`), which is why it is off in production.
+   * @default true when NODE_ENV is `test` or `development`, false otherwise
+   */
+  sessionGuard?: boolean;
+}
+
+/** What {@link MongoInvocationOptions.tenant} returns: the tenant's connection string, and its database. */
+export interface TenantTarget {
+  uri: string;
+  /** The tenant's database (`context.mongo.db`), else the plan's `dbName`, else the URI's. */
+  dbName?: string;
 }
 
 /** The options after validation. */
@@ -55,13 +79,23 @@ export interface InvocationPlan {
   thaw: ThawPlan;
   deadlineMarginMs: number;
   prefetch: boolean;
+  tenant: MongoInvocationOptions['tenant'];
+  sessionGuard: boolean;
+  /** Resolved configurations by tenant (bounded), when `tenant` is set. */
+  tenants?: Map<string, ResolvedClientConfig> | undefined;
   /** Scopes of this middleware still open: swept when their time is up (see {@link sweepExpired}). */
   open: Set<InvocationScope>;
   /** The client configuration once resolved, and the environment it was resolved from. */
   resolved?: { key: string; config: ResolvedClientConfig } | undefined;
 }
 
-export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'prefetch'] as const;
+export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'prefetch', 'tenant', 'sessionGuard'] as const;
+
+/** The session guard's default: on under tests and in development, off otherwise (production). */
+export function sessionGuardDefault(): boolean {
+  const mode = process.env.NODE_ENV;
+  return mode === 'test' || mode === 'development';
+}
 const THAW_OPTION_KEYS = ['settleAfterMs', 'probeAfterMs', 'probeTimeoutMs'] as const;
 
 /**
@@ -79,7 +113,12 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
   expectOption(where, 'thaw', input.thaw, ['boolean', 'object']);
   expectOption(where, 'deadlineMarginMs', input.deadlineMarginMs, 'non-negative integer');
   expectOption(where, 'prefetch', input.prefetch, 'boolean');
-  const { session: sessionOption, transaction: transactionOption, thaw: thawOption, deadlineMarginMs, prefetch, ...client }: MongoInvocationOptions = options ?? {};
+  expectOption(where, 'tenant', input.tenant, 'function');
+  expectOption(where, 'sessionGuard', input.sessionGuard, 'boolean');
+  if (input.tenant !== undefined && input.uri !== undefined) {
+    throw new ConfigurationError(ErrorCodes.INVALID_OPTION, `Options \`uri\` and \`tenant\` of ${where} both name the connection string: keep one (\`tenant\` returns each invocation's \`{ uri }\`)`, { option: 'tenant' });
+  }
+  const { session: sessionOption, transaction: transactionOption, thaw: thawOption, deadlineMarginMs, prefetch, tenant, sessionGuard, ...client }: MongoInvocationOptions = options ?? {};
   const session: boolean | ClientSessionOptions = sessionOption ?? true;
   const transaction: boolean | TransactionOptions = transactionOption ?? false;
   if (session === false && transaction !== false) {
@@ -92,7 +131,9 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
     transaction: transaction === true ? {} : transaction,
     thaw: planThaw(thawOption ?? true, where),
     deadlineMarginMs: deadlineMarginMs ?? DEADLINE_DEFAULTS.deadlineMarginMs,
-    prefetch: prefetch ?? process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
+    prefetch: tenant === undefined && (prefetch ?? process.env.AWS_LAMBDA_RUNTIME_API !== undefined),
+    tenant,
+    sessionGuard: session !== false && (sessionGuard ?? sessionGuardDefault()),
     open: new Set(),
   };
 }
@@ -110,6 +151,8 @@ export function planWithoutSession(client: MongoClientConfig, platform: Platform
     thaw: { ...THAW_DEFAULTS },
     deadlineMarginMs: DEADLINE_DEFAULTS.deadlineMarginMs,
     prefetch: false,
+    tenant: undefined,
+    sessionGuard: false,
     open: new Set(),
   };
 }
@@ -131,13 +174,44 @@ function planThaw(thaw: boolean | ThawOptions, where: string): ThawPlan {
  * The plan's client configuration, resolved once and reused while the environment it read stays the same
  * (it reads `MONGODB_URI`, `MONGODB_DB_NAME` and the function name; tests and local runs may change them).
  */
-export function resolvedConfigOf(plan: InvocationPlan): ResolvedClientConfig {
+export function resolvedConfigOf(plan: InvocationPlan, event?: unknown, lambdaContext?: LambdaContextLike): ResolvedClientConfig {
   const env = process.env;
   const key = `${env[URI_ENV]}\u0000${env[DB_NAME_ENV]}\u0000${env[FUNCTION_NAME_ENV]}`;
+  if (plan.tenant) return tenantConfigOf(plan, key, event, lambdaContext);
   const { resolved } = plan;
   if (resolved?.key === key) return resolved.config;
-  const config = resolveValidated(plan.client, plan.platform);
+  const config = resolveValidated(clientConfigOf(plan, plan.client), plan.platform);
   plan.resolved = { key, config };
   return config;
+}
+
+/** How many tenants' resolved configurations a plan keeps (resolving is cheap; this only spares the warm path). */
+const TENANT_CONFIGS = 256;
+
+function tenantConfigOf(plan: InvocationPlan, envKey: string, event: unknown, lambdaContext: LambdaContextLike | undefined): ResolvedClientConfig {
+  let target: TenantTarget;
+  try {
+    target = plan.tenant!(event, lambdaContext);
+  } catch (error) {
+    throw new ConfigurationError(ErrorCodes.INVALID_OPTION, `The \`tenant\` function threw: ${error instanceof Error ? error.message : String(error)}`, { option: 'tenant', cause: error });
+  }
+  if (target === null || typeof target !== 'object' || typeof target.uri !== 'string' || target.uri.trim() === '' || (target.dbName !== undefined && typeof target.dbName !== 'string')) {
+    throw new ConfigurationError(ErrorCodes.INVALID_OPTION, 'The `tenant` function must return `{ uri: string, dbName?: string }` (a non-empty connection string)', { option: 'tenant' });
+  }
+  const key = `${target.uri}\u0000${target.dbName}\u0000${envKey}`;
+  const tenants = (plan.tenants ??= new Map());
+  let config = tenants.get(key);
+  if (!config) {
+    if (target.dbName !== undefined) validateDbName(target.dbName, 'the `tenant` function', 'tenant');
+    config = resolveValidated(clientConfigOf(plan, { ...plan.client, uri: target.uri, ...(target.dbName !== undefined ? { dbName: target.dbName } : {}) }), plan.platform);
+    if (tenants.size >= TENANT_CONFIGS) tenants.delete(tenants.keys().next().value!);
+    tenants.set(key, config);
+  }
+  return config;
+}
+
+/** The client configuration a plan resolves: with the session guard, a client that reports its commands. */
+function clientConfigOf(plan: InvocationPlan, client: MongoClientConfig): MongoClientConfig {
+  return plan.sessionGuard ? { ...client, clientOptions: { ...client.clientOptions, monitorCommands: true } } : client;
 }
 

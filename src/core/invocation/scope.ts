@@ -9,16 +9,21 @@ import type { ClientLease } from '../client/lease.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import { InvocationMongo, type MongoContext, type MongoContextWithoutSession } from './context.js';
 import type { InvocationDeadline } from './deadline.js';
+import { watchInvocation, type GuardedInvocation } from './guard.js';
 
 type Outcome = 'success' | 'error';
 
 /** One invocation's resources and their cleanup. Create with {@link openInvocation}. */
 export class InvocationScope {
   readonly context: MongoContext | MongoContextWithoutSession;
+  /** What the session guard knows of this invocation, when the guard is on. */
+  readonly guard: GuardedInvocation | undefined;
+  readonly #unwatch: (() => void) | undefined;
   #state: 'open' | 'finishing' | 'closed' = 'open';
 
   /**
    * @param debug whether this invocation's DEBUG records are wanted (asked of the logger once, at its start)
+   * @param guardTransaction with the session guard on: whether the invocation runs in a transaction; undefined: guard off
    */
   constructor(
     readonly config: ResolvedClientConfig,
@@ -28,9 +33,29 @@ export class InvocationScope {
     readonly requestId: string | undefined,
     private readonly registry: Set<InvocationScope>,
     private readonly debug: boolean,
+    guardTransaction?: boolean,
   ) {
     registry.add(this);
     this.context = new InvocationMongo(lease.client, session, deadline, config.dbName) as unknown as MongoContext;
+    if (guardTransaction !== undefined) {
+      this.guard = { requestId, config, session, transaction: guardTransaction, escaped: undefined };
+      this.#unwatch = watchInvocation(lease.client, this.guard);
+    }
+  }
+
+  /** Whether the session guard watches this invocation. */
+  get guarded(): boolean {
+    return this.guard !== undefined;
+  }
+
+  /**
+   * Tells the guard which session is the invocation's, for an adapter that starts its own (mongoose's
+   * `connection.transaction()` does), and whether it runs a transaction.
+   */
+  adoptSession(session: ClientSession, transaction: boolean): void {
+    if (!this.guard) return;
+    this.guard.session = session;
+    this.guard.transaction = transaction;
   }
 
   /**
@@ -47,6 +72,8 @@ export class InvocationScope {
     this.#state = 'finishing';
     this.deadline.dispose();
     const { session } = this;
+    const escaped = this.guard?.escaped;
+    if (escaped && outcome === 'success') return this.#failEscaped(session, escaped);
     if (session?.inTransaction()) return this.#finishTransaction(session, outcome);
     const ending = session && this.#endSession(session);
     if (ending) return ending.then(() => this.#close());
@@ -66,7 +93,18 @@ export class InvocationScope {
     if (commitError) throw commitError;
   }
 
+  /** A write the guard refused fails the invocation even if the handler caught the error: abort, end, throw. */
+  async #failEscaped(session: ClientSession | undefined, escaped: TransactionError): Promise<void> {
+    if (session?.inTransaction()) await this.#finishTransaction(session, 'error');
+    else {
+      if (session) await this.#endSession(session);
+      this.#close();
+    }
+    throw escaped;
+  }
+
   #close(): void {
+    this.#unwatch?.();
     this.lease.release();
     this.registry.delete(this);
     this.#state = 'closed';

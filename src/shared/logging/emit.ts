@@ -24,6 +24,7 @@ export type LifecycleEvent =
   | 'client.connect.failed'
   | 'client.closed'
   | 'client.rebuilt'
+  | 'client.evicted'
   | 'thaw.probe'
   | 'thaw.probe.failed'
   | 'session.started'
@@ -41,7 +42,14 @@ export type LifecycleEvent =
   | 'http.rejected'
   | 'http.failed'
   | 'pool.attached'
-  | 'pool.attach.failed';
+  | 'pool.attach.failed'
+  | 'mongoose.connected'
+  | 'mongoose.disconnected'
+  | 'mongoose.reconnected'
+  | 'mongoose.error'
+  | 'mongoose.rebound'
+  | 'guard.session'
+  | 'guard.transaction';
 
 let defaultLogger: LoggerLike | undefined;
 
