@@ -1,9 +1,11 @@
 // Lambda Managed Instances: with AWS_LAMBDA_MAX_CONCURRENCY set, the runtime client runs worker threads, each with
 // its own client; each worker's pool gets its share of the concurrency, a bounded wait for a connection, and the
-// first connect logs the most connections the environment may open. In-process against the wire server.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+// first connect logs the most connections the environment may open. In-process against the wire server, then under
+// the real runtime client's multi-concurrent mode in the Lambda emulator.
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeMongoClient, getMongoClient } from '../src/index.js';
 import { CaptureLogger } from './support/capture-logger.js';
+import { startLambdaContainer, stopAllLambdaContainers } from './support/lambda-emulator/index.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
 const ENV_KEYS = ['AWS_LAMBDA_MAX_CONCURRENCY', 'AWS_LAMBDA_NODEJS_WORKER_COUNT'] as const;
@@ -95,5 +97,46 @@ describe('under Lambda Managed Instances (multi-concurrent runtime client)', () 
     expect(client.options.maxPoolSize).toBe(5);
     expect(client.options.waitQueueTimeoutMS).toBe(0);
     expect((logger.withEvent('client.created')[0]?.attributes.mongodb as Record<string, unknown>).managedInstances).toBeUndefined();
+  });
+});
+
+describe('under the runtime client in Managed Instances mode (the Lambda emulator)', () => {
+  afterAll(async () => {
+    await stopAllLambdaContainers();
+  });
+
+  it('runs 256 events at concurrency 64 with the default workers: no failure, every session ended, sockets within the logged worst case', { timeout: 120_000 }, async () => {
+    // Prepare
+    const server = await startWireServer({ topology: 'replicaSet' });
+    try {
+      const fn = await startLambdaContainer({
+        entry: 'test/fixtures/lmi/library.ts',
+        maxConcurrency: 64,
+        env: { MONGODB_URI: server.uri, POWERTOOLS_LOG_LEVEL: 'DEBUG', NODE_ENV: 'production' },
+      });
+
+      // Act
+      const results = await fn.invokeMany(Array.from({ length: 256 }, (_, id) => ({ id })));
+
+      // Assess
+      expect(results.filter((result) => !result.ok).map((result) => result.error)).toEqual([]);
+      expect(server.documents('shop', 'items')).toHaveLength(256);
+      expect(fn.runtimeStats().maxInFlight).toBe(64);
+      const threads = new Set(results.map((result) => (result.result as { threadId: number }).threadId));
+      expect(threads.size).toBe(fn.workerCount);
+      // every invocation ended its session (the record names its requestId)
+      await vi.waitFor(() => {
+        const ended = new Set(fn.jsonLogs().filter((line) => (line.mongodb as { event?: string } | undefined)?.event === 'session.ended').map((line) => (line.mongodb as { requestId?: string }).requestId));
+        expect(results.filter((result) => !ended.has(result.requestId)).map((result) => result.requestId)).toEqual([]);
+      });
+      // each worker logged the worst case, and the server never saw more sockets than that
+      const created = fn.jsonLogs().filter((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.created');
+      expect(created).toHaveLength(fn.workerCount);
+      const worstCase = (created[0]?.mongodb as { managedInstances: { worstCaseConnections: number; workers: number } }).managedInstances;
+      expect(worstCase.workers).toBe(fn.workerCount);
+      expect(server.connections.length).toBeLessThanOrEqual(worstCase.worstCaseConnections);
+    } finally {
+      await server.stop();
+    }
   });
 });
