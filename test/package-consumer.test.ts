@@ -148,6 +148,8 @@ describe('an ESM consumer with its own mongodb (the lowest the peer range allows
         '@types/aws-lambda': installed('@types/aws-lambda'),
         '@types/node': installed('@types/node'),
         esbuild: installed('esbuild'),
+        // the optional peer of serverless-mongodb/mongoose
+        mongoose: installed('mongoose'),
       },
     });
   }, 300_000);
@@ -275,6 +277,7 @@ describe('a CommonJS consumer without Powertools', () => {
         bson: installed('bson'),
         '@types/aws-lambda': installed('@types/aws-lambda'),
         '@types/node': installed('@types/node'),
+        mongoose: installed('mongoose'),
       },
     });
   }, 300_000);
