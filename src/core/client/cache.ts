@@ -5,8 +5,8 @@
  */
 import type { MongoClient } from 'mongodb';
 import { emit, emitSafe } from '../../shared/logging/emit.js';
-import { resolveClientConfig, type ResolvedClientConfig } from '../config/resolve.js';
-import type { MongoClientConfig } from '../config/schema.js';
+import type { ResolvedClientConfig } from '../config/resolve.js';
+import { forgetSecrets } from '../config/secret.js';
 import { connectFailure, createClient } from './connect.js';
 import { Lease, type CacheEntry, type ClientLease } from './lease.js';
 import { LinkWatch } from './link.js';
@@ -15,33 +15,7 @@ import { worstCaseConnections } from '../config/managed-instances.js';
 const entries = new Map<string, CacheEntry>();
 
 /**
- * Returns the connected, cached MongoClient for these options, creating and connecting it on first use.
- *
- * Call it at module scope (to start connecting during the init phase) or in the handler: every call
- * with the same options returns the same client. Options that differ (another URI, other client
- * options) get a client of their own.
- *
- * @throws {ConfigurationError} missing or malformed URI, unknown option, wrong type
- * @throws {ConnectionError} the server could not be reached within `serverSelectionTimeoutMS`; not cached
- *
- * @example
- * ```ts
- * import { getMongoClient } from 'serverless-mongodb';
- *
- * export const handler = async (event: { id: string }) => {
- *   const client = await getMongoClient(); // MONGODB_URI from the environment
- *   return client.db('shop').collection('orders').findOne({ _id: event.id });
- * };
- * ```
- */
-export async function getMongoClient(options?: MongoClientConfig): Promise<MongoClient> {
-  const lease = await acquireClient(resolveClientConfig(options));
-  lease.release();
-  return lease.client;
-}
-
-/**
- * The cache lookup behind {@link getMongoClient}, for invocations: it also leases the client, so the
+ * The cache lookup behind `getMongoClient()`, for invocations: it also leases the client, so the
  * next invocation knows how long it sat idle (how long the process may have been frozen).
  */
 export async function acquireClient(config: ResolvedClientConfig): Promise<ClientLease> {
@@ -84,6 +58,24 @@ export async function rebuildClient(config: ResolvedClientConfig, stale: ClientL
     stale.client.close().catch(() => undefined);
   }
   return acquireClient(config);
+}
+
+/**
+ * Drops the cached client of `config` (its run-time secret was replaced): it is closed, ending its server sessions,
+ * once no invocation holds it. Does nothing when no client of `config` is cached.
+ */
+export function retireClient(config: ResolvedClientConfig): void {
+  const entry = entries.get(config.cacheKey);
+  if (!entry) return;
+  entries.delete(config.cacheKey);
+  emit(config.logger, 'info', 'client.retired', 'Retiring the MongoDB client of the connection secret replaced', { uri: config.redactedUri }, config.secrets);
+  if (entry.active === 0) void closeEntry(entry);
+  else {
+    entry.onIdle = () => {
+      entry.onIdle = undefined;
+      void closeEntry(entry);
+    };
+  }
 }
 
 function startEntry(config: ResolvedClientConfig): CacheEntry {
@@ -137,7 +129,7 @@ function managedInstancesRecord(config: ResolvedClientConfig, client: MongoClien
 
 /**
  * Closes every cached client (ending their server sessions with `endSessions` and closing sockets) and
- * forgets them: the next {@link getMongoClient} connects anew. Never throws; failures are logged.
+ * forgets them and the fetched connection secrets: the next `getMongoClient()` fetches and connects anew. Never throws; failures are logged.
  *
  * @example
  * ```ts
@@ -147,6 +139,7 @@ function managedInstancesRecord(config: ResolvedClientConfig, client: MongoClien
 export async function closeMongoClient(): Promise<void> {
   const closing = [...entries.values()];
   entries.clear();
+  forgetSecrets();
   await Promise.all(closing.map(closeEntry));
 }
 

@@ -24,6 +24,8 @@ export interface CacheEntry {
   readonly link: LinkWatch;
   /** The freeze/thaw check running on this client, shared by every invocation that leases it meanwhile. */
   check: Promise<ClientVerdict> | undefined;
+  /** Set when the client was retired while leased: called once the last lease is released. */
+  onIdle?: (() => void) | undefined;
 }
 
 /** What the cache gives an invocation: the client, whether this call created it, and how long it sat idle. */
@@ -86,6 +88,9 @@ export class Lease implements ClientLease {
     this.#released = true;
     const entry = this.#entry;
     entry.active--;
-    if (entry.active === 0) entry.idleSince = Date.now();
+    if (entry.active === 0) {
+      entry.idleSince = Date.now();
+      entry.onIdle?.();
+    }
   }
 }

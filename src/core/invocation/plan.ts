@@ -8,6 +8,8 @@ import { expectOption, expectOptionsObject, rejectUnknownKeys } from '../../shar
 import { DB_NAME_ENV, FUNCTION_NAME_ENV, URI_ENV } from '../config/defaults.js';
 import { CORE_PLATFORM, resolveValidated, type PlatformInputs, type ResolvedClientConfig } from '../config/resolve.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, type MongoClientConfig } from '../config/schema.js';
+import { isConnectionSecret, secretSourceOf, type FetchedSecret, type SecretSource } from '../config/secret.js';
+import { getDefaultLogger } from '../../shared/logging/emit.js';
 import { DEADLINE_DEFAULTS } from './deadline.js';
 import type { InvocationScope } from './scope.js';
 import { THAW_DEFAULTS, type ThawOptions, type ThawPlan } from './thaw.js';
@@ -57,8 +59,10 @@ export interface InvocationPlan {
   prefetch: boolean;
   /** Scopes of this middleware still open: swept when their time is up (see {@link sweepExpired}). */
   open: Set<InvocationScope>;
-  /** The client configuration once resolved, and the environment it was resolved from. */
-  resolved?: { key: string; config: ResolvedClientConfig } | undefined;
+  /** The run-time secret `uri` names, if it names one. */
+  secret: SecretSource | undefined;
+  /** The client configuration once resolved, and the environment (and secret value) it was resolved from. */
+  resolved?: { key: string; fetched: FetchedSecret | undefined; config: ResolvedClientConfig } | undefined;
 }
 
 export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'prefetch'] as const;
@@ -73,7 +77,7 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
   expectOptionsObject(where, options);
   const input = (options ?? {}) as Record<string, unknown>;
   rejectUnknownKeys(where, input, INVOCATION_OPTION_KEYS, driverOptionHint);
-  validateClientConfig(where, input);
+  validateClientConfig(where, input, true);
   expectOption(where, 'session', input.session, ['boolean', 'object']);
   expectOption(where, 'transaction', input.transaction, ['boolean', 'object']);
   expectOption(where, 'thaw', input.thaw, ['boolean', 'object']);
@@ -94,6 +98,7 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
     deadlineMarginMs: deadlineMarginMs ?? DEADLINE_DEFAULTS.deadlineMarginMs,
     prefetch: prefetch ?? process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
     open: new Set(),
+    secret: isConnectionSecret(client.uri) ? secretSourceOf(client.uri) : undefined,
   };
 }
 
@@ -111,6 +116,7 @@ export function planWithoutSession(client: MongoClientConfig, platform: Platform
     deadlineMarginMs: DEADLINE_DEFAULTS.deadlineMarginMs,
     prefetch: false,
     open: new Set(),
+    secret: isConnectionSecret(client.uri) ? secretSourceOf(client.uri) : undefined,
   };
 }
 
@@ -131,13 +137,37 @@ function planThaw(thaw: boolean | ThawOptions, where: string): ThawPlan {
  * The plan's client configuration, resolved once and reused while the environment it read stays the same
  * (it reads `MONGODB_URI`, `MONGODB_DB_NAME` and the function name; tests and local runs may change them).
  */
-export function resolvedConfigOf(plan: InvocationPlan): ResolvedClientConfig {
+export function resolvedConfigOf(plan: InvocationPlan, fetched?: FetchedSecret): ResolvedClientConfig {
   const env = process.env;
   const key = `${env[URI_ENV]}\u0000${env[DB_NAME_ENV]}\u0000${env[FUNCTION_NAME_ENV]}`;
   const { resolved } = plan;
-  if (resolved?.key === key) return resolved.config;
-  const config = resolveValidated(plan.client, plan.platform);
-  plan.resolved = { key, config };
+  if (resolved?.key === key && resolved.fetched === fetched) return resolved.config;
+  const config = resolveValidated(plan.client, plan.platform, fetched);
+  plan.resolved = { key, fetched, config };
   return config;
+}
+
+/**
+ * The configuration to use now without waiting: undefined when the plan's run-time secret has to be fetched first
+ * (never fetched, or older than its `maxAgeMs`).
+ */
+export function currentConfigOf(plan: InvocationPlan): ResolvedClientConfig | undefined {
+  if (!plan.secret) return resolvedConfigOf(plan);
+  const fetched = plan.secret.fresh();
+  return fetched && resolvedConfigOf(plan, fetched);
+}
+
+/**
+ * The configuration with the plan's run-time secret fetched (or its fresh cached value), and the configuration
+ * it replaces when the value changed (its client is to be retired).
+ * @throws {ConnectionError} SECRET_FETCH_FAILED @throws {ConfigurationError} MISSING_DEPENDENCY, INVALID_SECRET
+ */
+export async function fetchConfigOf(plan: InvocationPlan, signal?: AbortSignal): Promise<{ config: ResolvedClientConfig; replaced: ResolvedClientConfig | undefined }> {
+  const source = plan.secret;
+  if (!source) return { config: resolvedConfigOf(plan), replaced: undefined };
+  const before = plan.resolved?.config;
+  const fetched = await source.get(plan.client.logger ?? getDefaultLogger(), signal);
+  const config = resolvedConfigOf(plan, fetched);
+  return { config, replaced: before && before.cacheKey !== config.cacheKey ? before : undefined };
 }
 

@@ -69,15 +69,18 @@ const saslContinue: CommandHandler = (ctx) => {
   const conversation = ctx.conn.sasl.get(id);
   if (conversation === undefined) throw new CommandError(17, 'No SASL session state found');
   let result: { payload: Buffer; done: boolean };
+  const wasDone = conversation.done;
   try {
     result = ctx.state.scram.continue(conversation, binaryBytes(ctx.body.payload) ?? Buffer.alloc(0));
   } catch (error) {
     ctx.conn.sasl.delete(id);
+    ctx.state.authentications.push({ user: conversation.user.username, mechanism: conversation.mechanism, ok: false, connectionId: ctx.conn.id, reason: 'wrong password' });
     throw error;
   }
   if (result.done) {
     ctx.conn.sasl.delete(id);
     const { username, db } = conversation.user;
+    if (!wasDone) ctx.state.authentications.push({ user: username, mechanism: conversation.mechanism, ok: true, connectionId: ctx.conn.id });
     if (!ctx.conn.authenticatedUsers.some((u) => u.user === username && u.db === db)) {
       ctx.conn.authenticatedUsers.push({ user: username, db });
     }

@@ -8,7 +8,7 @@ import { CursorManager } from './cursors.js';
 import { ScramServer, type ScramUser } from './scram.js';
 import { SessionManager } from './sessions.js';
 import { Store } from './store.js';
-import type { FailPoint, RecordedCommand, RecordedConnection, WireServerOptions } from './types.js';
+import type { FailPoint, RecordedAuthentication, RecordedCommand, RecordedConnection, WireServerOptions } from './types.js';
 
 export interface NormalizedOptions {
   topology: 'standalone' | 'replicaSet';
@@ -47,6 +47,8 @@ export class ServerState {
   readonly commands: RecordedCommand[] = [];
   readonly heartbeats: RecordedCommand[] = [];
   readonly connections: RecordedConnection[] = [];
+  /** Every authentication conversation that ended, in order: who, how, and whether the server accepted it. */
+  readonly authentications: RecordedAuthentication[] = [];
 
   blackholed = false;
   /** host:port reported in hello (replicaSet mode) */
