@@ -113,6 +113,26 @@ describe('connection secret fetched at run time (Secrets Manager, SSM) and rotat
     expect(leaks(undefined, [PW1, PW2])).toEqual([]);
   });
 
+  it('without the freeze/thaw probe, a refusal inside the handler fails that invocation only: the next one fetches the secret again', async () => {
+    // Prepare
+    const handler = insertHandler(options({ thaw: false }));
+    await handler({ n: 1 }, lambdaContext());
+    server.setPassword('app', PW2);
+    endpoint.put(SECRET_ID, uriWith(PW2));
+    server.closeAll();
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Act
+    const failure = await handler({ n: 2 }, lambdaContext()).catch((error: unknown) => error);
+    await handler({ n: 3 }, lambdaContext());
+
+    // Assess: the handler's own insert met the refusal (the driver's error); the next invocation rotated
+    expect(failure).toMatchObject({ code: 18 });
+    expect(server.documents('shop', 'items').map((doc) => doc.n)).toEqual([1, 3]);
+    expect(endpoint.count('GetSecretValue', SECRET_ID)).toBe(2);
+    expect(logger.withEvent('secret.rotated')).toHaveLength(1);
+  });
+
   it('the endpoint down at cold start: a clear error naming the secret, nothing cached, the next invocation recovers', async () => {
     // Prepare
     await endpoint.stop();

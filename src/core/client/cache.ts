@@ -8,6 +8,7 @@ import { emit, emitSafe } from '../../shared/logging/emit.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import { forgetSecrets } from '../config/secret.js';
 import { connectFailure, createClient } from './connect.js';
+import { isAuthenticationFailure } from '../config/driver-errors.js';
 import { Lease, type CacheEntry, type ClientLease } from './lease.js';
 import { LinkWatch } from './link.js';
 import { worstCaseConnections } from '../config/managed-instances.js';
@@ -19,7 +20,11 @@ const entries = new Map<string, CacheEntry>();
  * next invocation knows how long it sat idle (how long the process may have been frozen).
  */
 export async function acquireClient(config: ResolvedClientConfig): Promise<ClientLease> {
-  const existing = entries.get(config.cacheKey);
+  let existing = entries.get(config.cacheKey);
+  if (existing?.authFailed) {
+    dropRefused(existing);
+    existing = undefined;
+  }
   if (existing) {
     const client = existing.connected ? existing.client : await existing.ready;
     logReuse(config);
@@ -36,7 +41,21 @@ export async function acquireClient(config: ResolvedClientConfig): Promise<Clien
  */
 export function acquireConnectedClient(config: ResolvedClientConfig): ClientLease | undefined {
   const existing = entries.get(config.cacheKey);
-  return existing?.connected ? new Lease(existing, existing.client, false) : undefined;
+  return existing?.connected && !existing.authFailed ? new Lease(existing, existing.client, false) : undefined;
+}
+
+/** Forgets a client whose credentials MongoDB refused on a pooled connection; it closes once no invocation holds it. */
+function dropRefused(entry: CacheEntry): void {
+  const { config } = entry;
+  entries.delete(config.cacheKey);
+  emit(config.logger, 'warn', 'client.rebuilt', 'Rebuilding the MongoDB client: the server refused its credentials on a new connection', { uri: config.redactedUri }, config.secrets);
+  if (entry.active === 0) entry.client.close().catch(() => undefined);
+  else {
+    entry.onIdle = () => {
+      entry.onIdle = undefined;
+      entry.client.close().catch(() => undefined);
+    };
+  }
 }
 
 /** Records `client.reused` (DEBUG). */
@@ -80,6 +99,10 @@ export function retireClient(config: ResolvedClientConfig): void {
 
 function startEntry(config: ResolvedClientConfig): CacheEntry {
   const client = createClient(config);
+  // A pooled connection refused at authentication (the password rotated since the connect): marked for a rebuild.
+  client.on('connectionCheckOutFailed', (event: { error?: unknown }) => {
+    if (entry.connected && isAuthenticationFailure(event.error)) entry.authFailed = true;
+  });
   if (client.options.timeoutMS !== undefined) {
     emit(config.logger, 'warn', 'option.ignored', 'timeoutMS has no effect since mongodb driver 7.8; use socketTimeoutMS, connectTimeoutMS, maxIdleTimeMS or a per-operation { signal }', { option: 'timeoutMS' }, config.secrets);
   }

@@ -24,6 +24,11 @@ export interface CacheEntry {
   readonly link: LinkWatch;
   /** The freeze/thaw check running on this client, shared by every invocation that leases it meanwhile. */
   check: Promise<ClientVerdict> | undefined;
+  /**
+   * MongoDB refused the client's credentials on a new pooled connection (a rotated password): the next
+   * acquisition rebuilds the client instead of reusing it, so that its connect fails and the secret is fetched again.
+   */
+  authFailed?: boolean;
   /** Set when the client was retired while leased: called once the last lease is released. */
   onIdle?: (() => void) | undefined;
 }

@@ -7,22 +7,14 @@
  */
 import { ConnectionError, ErrorCodes } from '../../shared/errors.js';
 import { emit } from '../../shared/logging/emit.js';
+import { isAuthenticationFailure } from '../config/driver-errors.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import type { FetchedSecret, SecretSource } from '../config/secret.js';
 import { raceDeadline } from '../invocation/deadline.js';
 import { acquireClient, retireClient } from './cache.js';
 import type { ClientLease } from './lease.js';
 
-/** Whether the error (or one of its causes) is MongoDB's AuthenticationFailed (code 18). */
-export function isAuthenticationFailure(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    const { code, codeName } = current as { code?: unknown; codeName?: unknown };
-    if (code === 18 || codeName === 'AuthenticationFailed') return true;
-    current = current.cause;
-  }
-  return false;
-}
+export { isAuthenticationFailure };
 
 /**
  * After the connect with `config` failed with `error`, an authentication failure: fetches the secret again and

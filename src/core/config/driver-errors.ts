@@ -48,3 +48,14 @@ export function classifyDriverError(error: unknown, config: ResolvedClientConfig
 function spellingOf(key: string, candidates: readonly string[]): string {
   return candidates.find((candidate) => candidate.toLowerCase() === key.toLowerCase()) ?? key;
 }
+
+/** Whether the error (or one of its causes) is MongoDB's AuthenticationFailed (code 18). */
+export function isAuthenticationFailure(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    const { code, codeName } = current as { code?: unknown; codeName?: unknown };
+    if (code === 18 || codeName === 'AuthenticationFailed') return true;
+    current = current.cause;
+  }
+  return false;
+}

@@ -19,20 +19,43 @@ interface SdkClient {
 
 type SdkModule = Record<string, new (input: Record<string, unknown>) => unknown>;
 
-/** Loads an optional peer. Seam for tests that have no way to uninstall it: none; a missing one is a bundle without it. */
+/**
+ * Loads an optional peer: `import()` from where this module is, then, for a bundle whose folder has no
+ * node_modules, the CommonJS resolver, which also searches NODE_PATH (how the Lambda Node.js runtimes expose the
+ * SDK they ship, /var/runtime/node_modules; ES module resolution does not search NODE_PATH).
+ * @throws {ConfigurationError} MISSING_DEPENDENCY naming the package
+ */
 async function loadPeer(kind: SecretKind): Promise<SdkModule> {
   const name = PACKAGES[kind];
+  let missing: unknown;
   try {
     return (kind === 'secretsManager' ? await import('@aws-sdk/client-secrets-manager') : await import('@aws-sdk/client-ssm')) as unknown as SdkModule;
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((error as Error).message).includes(name)) {
-      throw new ConfigurationError(
-        ErrorCodes.MISSING_DEPENDENCY,
-        `A connection secret in ${kind === 'secretsManager' ? 'Secrets Manager' : 'SSM Parameter Store'} needs the package ${name}: install it (npm i ${name}), or, in a bundle, leave it external (the Lambda Node.js runtimes provide it; serverless-mongodb/esbuild leaves @aws-sdk/* out)`,
-        { option: 'uri', cause: error },
-      );
-    }
+    if (!isNotFound(error, name)) throw error;
+    missing = error;
+  }
+  const fromPaths = requireFromNodePath(name);
+  if (fromPaths) return fromPaths;
+  throw new ConfigurationError(
+    ErrorCodes.MISSING_DEPENDENCY,
+    `A connection secret in ${kind === 'secretsManager' ? 'Secrets Manager' : 'SSM Parameter Store'} needs the package ${name}: install it (npm i ${name}), or, in a Lambda bundle, leave it external (the Lambda Node.js runtimes provide it; serverless-mongodb/esbuild leaves @aws-sdk/* out)`,
+    { option: 'uri', cause: missing },
+  );
+}
+
+function isNotFound(error: unknown, name: string): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((error as Error).message).includes(name);
+}
+
+/** `require(name)` resolved from the working directory and NODE_PATH, or undefined when it is not there. */
+function requireFromNodePath(name: string): SdkModule | undefined {
+  const nodeModule = process.getBuiltinModule?.('node:module') as typeof import('node:module') | undefined;
+  if (!nodeModule) return undefined;
+  try {
+    return nodeModule.createRequire(`${process.cwd()}/`)(name) as SdkModule;
+  } catch (error) {
+    if (isNotFound(error, name)) return undefined;
     throw error;
   }
 }
