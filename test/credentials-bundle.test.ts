@@ -21,6 +21,7 @@ const PASSWORD = 'bundle-Pa55word-91ab';
 
 describe('a serverless-mongodb/esbuild bundle in the Lambda emulator', () => {
   let server: WireServer;
+  let iamServer: WireServer;
   let endpoint: SecretsEndpoint;
   let bundle: CredentialBundle;
 
@@ -28,12 +29,14 @@ describe('a serverless-mongodb/esbuild bundle in the Lambda emulator', () => {
     server = await startWireServer({ topology: 'replicaSet', users: [{ username: 'app', password: PASSWORD }] });
     endpoint = await startSecretsEndpoint(CREDENTIALS);
     endpoint.put('prod/bundle', server.uri.replace('mongodb://', `mongodb://app:${PASSWORD}@`));
+    iamServer = await startWireServer({ awsCredentials: [CREDENTIALS] });
     bundle = await bundleCredentialHandler();
   }, TIMEOUT);
   afterAll(async () => {
     await stopAllLambdaContainers();
     await bundle?.dispose();
     await server?.stop();
+    await iamServer?.stop();
     await endpoint?.stop();
   });
 
@@ -70,6 +73,44 @@ describe('a serverless-mongodb/esbuild bundle in the Lambda emulator', () => {
     expect(result.error?.errorMessage).toContain('needs the package @aws-sdk/client-secrets-manager');
     expect(result.error?.errorMessage).toContain('npm i @aws-sdk/client-secrets-manager');
     expect(endpoint.requests.length).toBe(before);
+    await fn.shutdown();
+  });
+
+  const iamUri = () => `${iamServer.uri}?authMechanism=MONGODB-AWS&authSource=%24external`;
+
+  it('authenticates with MONGODB-AWS: the deferred driver module and the runtime-provided @aws-sdk/credential-providers resolve', { timeout: TIMEOUT }, async () => {
+    // Prepare
+    iamServer.clearRecords();
+    const fn = await start({ MONGODB_URI: iamUri() });
+
+    // Act
+    const result = await fn.invoke({ n: 1 });
+
+    // Assess: the server checked the STS request's signature against the credentials of the environment
+    expect(result.error).toBeUndefined();
+    expect(result.result).toMatchObject({ n: 1, users: [{ user: CREDENTIALS.accessKeyId, db: '$external' }] });
+    expect(iamServer.authentications.map(({ user, mechanism, ok }) => ({ user, mechanism, ok }))).toEqual([
+      { user: CREDENTIALS.accessKeyId, mechanism: 'MONGODB-AWS', ok: true },
+    ]);
+    expect(iamServer.documents('shop', 'items').map((doc) => doc.n)).toEqual([1]);
+    expect(fn.logs.join('\n')).not.toContain(CREDENTIALS.secretAccessKey);
+    await fn.shutdown();
+  });
+
+  it('without @aws-sdk/credential-providers: ConfigurationError MISSING_DEPENDENCY naming the package, no authentication tried', { timeout: TIMEOUT }, async () => {
+    // Prepare
+    iamServer.clearRecords();
+    const fn = await start({ MONGODB_URI: iamUri(), NODE_PATH: '' });
+
+    // Act
+    const result = await fn.invoke({ n: 2 });
+
+    // Assess
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({ errorType: 'ConfigurationError' });
+    expect(result.error?.errorMessage).toContain('needs the package @aws-sdk/credential-providers');
+    expect(result.error?.errorMessage).toContain('npm i @aws-sdk/credential-providers');
+    expect(iamServer.commandsNamed('saslStart')).toEqual([]);
     await fn.shutdown();
   });
 });

@@ -97,6 +97,10 @@ class WireServerImpl implements WireServer {
     this.state.scram.setPassword(username, password, db);
   }
 
+  setAwsCredentials(accepted: Array<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>): void {
+    this.state.aws.setCredentials([...accepted]);
+  }
+
   documents(db: string, collection: string): Document[] {
     const coll = this.state.store.get(`${db}.${collection}`);
     if (coll === undefined) return [];

@@ -24,6 +24,11 @@ export interface WireServerOptions {
    * With no users configured every authentication attempt fails with code 18.
    */
   users?: Array<{ username: string; password: string; db?: string /* default 'admin' */ }>;
+  /**
+   * AWS credentials whose MONGODB-AWS authentications are accepted: the server signs the client's STS
+   * GetCallerIdentity request again with them (@smithy/signature-v4) instead of calling STS.
+   */
+  awsCredentials?: Array<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>;
   /** default 30 */
   logicalSessionTimeoutMinutes?: number;
   /**
@@ -117,6 +122,8 @@ export interface WireServer {
    * check against it; connections already authenticated stay authenticated.
    */
   setPassword(username: string, password: string, db?: string): void;
+  /** The AWS credentials MONGODB-AWS accepts from now on (the ones before are no longer accepted). */
+  setAwsCredentials(accepted: Array<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>): void;
   /** committed documents of a collection (deep copies) */
   documents(db: string, collection: string): Document[];
   /** clear recorded commands/heartbeats/connections history (not data, not open sockets) */
