@@ -113,4 +113,24 @@ describe('a serverless-mongodb/esbuild bundle in the Lambda emulator', () => {
     expect(iamServer.commandsNamed('saslStart')).toEqual([]);
     await fn.shutdown();
   });
+
+  it('the example service\'s CommonJS bundle (esbuild.config.cjs) authenticates with MONGODB-AWS as well', { timeout: TIMEOUT }, async () => {
+    // Prepare
+    iamServer.clearRecords();
+    const exampleBundle = await bundleCredentialHandler('example-service');
+    try {
+      const fn = await startLambdaContainer({ entry: exampleBundle.moduleName, taskRoot: exampleBundle.dir, env: { ...AWS_ENV, MONGODB_URI: iamUri() } });
+
+      // Act
+      const result = await fn.invoke({ n: 3 });
+
+      // Assess
+      expect(result.error).toBeUndefined();
+      expect(result.result).toMatchObject({ n: 3, users: [{ user: CREDENTIALS.accessKeyId, db: '$external' }] });
+      expect(iamServer.authentications.filter((attempt) => attempt.ok).map((attempt) => attempt.mechanism)).toEqual(['MONGODB-AWS']);
+      await fn.shutdown();
+    } finally {
+      await exampleBundle.dispose();
+    }
+  });
 });

@@ -6,7 +6,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { createRequire } from 'node:module';
+import { build, type BuildOptions } from 'esbuild';
 import { lambdaBundleOptions } from '../../src/esbuild.js';
 import { PROJECT_ROOT } from './lambda-emulator/bundle.js';
 
@@ -18,11 +19,18 @@ export interface CredentialBundle {
   dispose(): Promise<void>;
 }
 
-export async function bundleCredentialHandler(format: 'esm' | 'cjs' = 'esm'): Promise<CredentialBundle> {
+/**
+ * @param settings `lambdaBundleOptions()` (ESM, what a user of serverless-mongodb/esbuild gets) or the example
+ * service's `handlerBuildOptions()` of esbuild.config.cjs (CommonJS, what serverless.yml deploys)
+ */
+export async function bundleCredentialHandler(settings: 'lambdaBundleOptions' | 'example-service' = 'lambdaBundleOptions'): Promise<CredentialBundle> {
   const dir = await mkdtemp(join(tmpdir(), 'serverless-mongodb-credentials-'));
-  const options = lambdaBundleOptions({ format });
+  const require = createRequire(import.meta.url);
+  const options: BuildOptions =
+    settings === 'example-service' ? (require('../../esbuild.config.cjs') as { handlerBuildOptions(): BuildOptions }).handlerBuildOptions() : lambdaBundleOptions();
   const result = await build({
     ...options,
+    sourcemap: false,
     entryPoints: [join(PROJECT_ROOT, 'test', 'fixtures', 'credentials', 'handler.ts')],
     absWorkingDir: PROJECT_ROOT,
     alias: { 'serverless-mongodb': join(PROJECT_ROOT, 'src', 'index.ts') },
