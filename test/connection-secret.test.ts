@@ -219,6 +219,20 @@ describe('connection secret fetched at run time (Secrets Manager, SSM) and rotat
     expect(cachedClientCount()).toBe(1);
   });
 
+  it('closeMongoClient() forgets the fetched value too: the same wrapper fetches it again at its next invocation', async () => {
+    // Prepare
+    const handler = insertHandler(options({ thaw: false }));
+    await handler({ n: 1 }, lambdaContext());
+
+    // Act
+    await closeMongoClient();
+    await handler({ n: 2 }, lambdaContext());
+
+    // Assess
+    expect(endpoint.count('GetSecretValue', SECRET_ID)).toBe(2);
+    expect(server.documents('shop', 'items').map((doc) => doc.n)).toEqual([1, 2]);
+  });
+
   it('SSM SecureString holding only the password (JSON field): it goes into the connection string of MONGODB_URI', async () => {
     // Prepare
     const parameter = '/prod/shop/mongodb';

@@ -191,6 +191,14 @@ export class SecretSource {
     return this.#fetch(logger, 'rejected', signal);
   }
 
+  /** Drops the fetched value and the fetch history: the next use fetches again. */
+  forget(): void {
+    this.#current = undefined;
+    this.#fetching = undefined;
+    this.#nextAttemptAt = 0;
+    this.#lastForcedAt = Number.NEGATIVE_INFINITY;
+  }
+
   /** Milliseconds until a fetch bypassing the cache is allowed again (0: now). */
   refetchAllowedInMs(): number {
     return Math.max(0, Math.ceil(this.#lastForcedAt + this.#minRefetchIntervalMs - Date.now()));
@@ -264,7 +272,10 @@ export function secretSourceOf(reference: ConnectionSecret): SecretSource {
   return source;
 }
 
-/** Forgets every fetched secret (tests, and `closeMongoClient()`): the next use fetches again. */
+/**
+ * Forgets every fetched secret (`closeMongoClient()`): the next use fetches again. The sources stay, so a plan made
+ * before and one made after share one cache.
+ */
 export function forgetSecrets(): void {
-  sources.clear();
+  for (const source of sources.values()) source.forget();
 }
