@@ -67,6 +67,7 @@ describe('connection secret fetched at run time (Secrets Manager, SSM) and rotat
   });
   afterEach(async () => {
     await closeMongoClient();
+    endpoint.hang(false);
     await endpoint.start();
     server.clearRecords();
     server.dropAll();
@@ -153,6 +154,23 @@ describe('connection secret fetched at run time (Secrets Manager, SSM) and rotat
     expect(server.documents('shop', 'items').map((doc) => doc.n)).toEqual([2]);
     expect(endpoint.count('GetSecretValue', SECRET_ID)).toBe(1);
     expect(server.authentications.filter((attempt) => !attempt.ok)).toEqual([]);
+  });
+
+  it('a silent endpoint: the fetch is abandoned at the invocation deadline (DEADLINE_EXCEEDED naming the secret), the next invocation fetches again', async () => {
+    // Prepare
+    endpoint.hang();
+    const handler = insertHandler(options({}, { clientConfig: { endpoint: endpoint.url, maxAttempts: 1 } }));
+
+    // Act: 1 s left with the default 500 ms margin: the deadline comes while the endpoint is silent
+    const failure = await handler({ n: 1 }, lambdaContext(1000)).catch((error: unknown) => error);
+    endpoint.hang(false);
+    await handler({ n: 2 }, lambdaContext());
+
+    // Assess
+    expect(failure).toMatchObject({ name: 'ConnectionError', code: 'DEADLINE_EXCEEDED' });
+    expect((failure as Error).message).toContain(`the Secrets Manager secret "${SECRET_ID}"`);
+    expect(endpoint.requests.filter((request) => request.id === SECRET_ID)).toHaveLength(2);
+    expect(server.documents('shop', 'items').map((doc) => doc.n)).toEqual([2]);
   });
 
   it('a wrong secret after rotation: SECRET_REJECTED naming the secret and no value anywhere, nothing cached, no retry storm', async () => {

@@ -21,6 +21,8 @@ export interface SecretsEndpoint {
   readonly requests: EndpointRequest[];
   /** Requests for one secret or parameter, by action (`GetSecretValue`, `GetParameter`). */
   count(action: string, id: string): number;
+  /** While on, requests are recorded but never answered (a silent endpoint: a VPC without a route to it). */
+  hang(on?: boolean): void;
   /** Stores a new version of a secret (also a parameter of the same name); returns its version id. */
   put(id: string, value: string): string;
   stop(): Promise<void>;
@@ -32,6 +34,7 @@ export async function startSecretsEndpoint(credentials: FakeCredentials): Promis
   const requests: EndpointRequest[] = [];
   let server: Server | undefined;
   let port = 0;
+  let hanging = false;
 
   const answer = (response: ServerResponse, status: number, body: unknown) => {
     response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
@@ -46,6 +49,7 @@ export async function startSecretsEndpoint(credentials: FakeCredentials): Promis
     const input = (body ? JSON.parse(body) : {}) as { SecretId?: string; Name?: string };
     const record: EndpointRequest = { target, id: input.SecretId ?? input.Name };
     requests.push(record);
+    if (hanging) return;
     const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(',') : String(value)]));
     const refused = await sigV4Problem({ method: request.method ?? 'POST', host: String(request.headers.host), path: request.url ?? '/', headers, body }, [credentials]);
     if (refused) {
@@ -95,6 +99,9 @@ export async function startSecretsEndpoint(credentials: FakeCredentials): Promis
     },
     requests,
     count: (action, id) => requests.filter((request) => request.target.endsWith(`.${action}`) && request.id === id && !request.refused).length,
+    hang(on = true) {
+      hanging = on;
+    },
     put(id, value) {
       const number = (secrets.get(id)?.number ?? 0) + 1;
       const version = randomUUID();

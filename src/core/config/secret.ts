@@ -125,7 +125,7 @@ export class SecretSource {
   readonly #minRefetchIntervalMs: number;
   readonly #clientConfig: Record<string, unknown>;
   #current: FetchedSecret | undefined;
-  #fetching: Promise<FetchedSecret> | undefined;
+  #fetching: SharedFetch | undefined;
   /** No fetch before this moment (`Date.now()`): set after a failed refresh, while the old value is used on. */
   #nextAttemptAt = 0;
   /** When the last fetch that bypassed the cache after a refusal started. */
@@ -184,7 +184,7 @@ export class SecretSource {
   async refetchAfterRejection(rejected: FetchedSecret, logger: LoggerLike, signal?: AbortSignal): Promise<FetchedSecret | undefined> {
     const current = this.#current;
     if (current && current !== rejected && current.fetchedAt >= rejected.fetchedAt) return current;
-    if (this.#fetching) return this.#fetching;
+    if (this.#fetching) return this.#join(this.#fetching, signal);
     const now = Date.now();
     if (now - this.#lastForcedAt < this.#minRefetchIntervalMs) return undefined;
     this.#lastForcedAt = now;
@@ -204,15 +204,39 @@ export class SecretSource {
     return Math.max(0, Math.ceil(this.#lastForcedAt + this.#minRefetchIntervalMs - Date.now()));
   }
 
+  /**
+   * The fetch under way, or a new one. One fetch is shared by every caller; it has an AbortController of its own,
+   * aborted once every caller that brought a deadline has given up on it (its deadline came), so that a silent
+   * endpoint does not hold it forever and the next caller starts afresh. Callers without a deadline (prefetch,
+   * `getMongoClient()`) wait without holding it open.
+   */
   #fetch(logger: LoggerLike, reason: 'expired' | 'rejected', signal: AbortSignal | undefined): Promise<FetchedSecret> {
-    if (this.#fetching) return this.#fetching;
-    const fetching = this.#fetchOnce(logger, reason, signal);
-    this.#fetching = fetching;
+    if (this.#fetching) return this.#join(this.#fetching, signal);
+    const controller = new AbortController();
+    const shared: SharedFetch = { promise: this.#fetchOnce(logger, reason, controller.signal), controller, waiting: 0 };
+    this.#fetching = shared;
     const clear = () => {
-      if (this.#fetching === fetching) this.#fetching = undefined;
+      if (this.#fetching === shared) this.#fetching = undefined;
     };
-    fetching.then(clear, clear);
-    return fetching;
+    shared.promise.then(clear, clear);
+    return this.#join(shared, signal);
+  }
+
+  #join(shared: SharedFetch, signal: AbortSignal | undefined): Promise<FetchedSecret> {
+    if (!signal) return shared.promise;
+    shared.waiting++;
+    const onAbort = () => {
+      if (--shared.waiting > 0) return;
+      if (this.#fetching === shared) this.#fetching = undefined;
+      shared.controller.abort(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal.removeEventListener('abort', onAbort);
+      shared.promise.then(done, done);
+    }
+    return shared.promise;
   }
 
   async #fetchOnce(logger: LoggerLike, reason: 'expired' | 'rejected', signal: AbortSignal | undefined): Promise<FetchedSecret> {
@@ -257,6 +281,13 @@ function fetchAdvice(kind: SecretKind): string {
   return kind === 'secretsManager'
     ? 'Check that the function\'s role may call secretsmanager:GetSecretValue on the secret (and kms:Decrypt on its key when it is a customer managed key) and that Secrets Manager is reachable (from a VPC: a NAT gateway or an interface endpoint)'
     : 'Check that the function\'s role may call ssm:GetParameter on the parameter (and kms:Decrypt on its key) and that SSM is reachable (from a VPC: a NAT gateway or an interface endpoint)';
+}
+
+/** One fetch shared by its callers, and how many of them (with a deadline) still wait for it. */
+interface SharedFetch {
+  readonly promise: Promise<FetchedSecret>;
+  readonly controller: AbortController;
+  waiting: number;
 }
 
 const sources = new Map<string, SecretSource>();
