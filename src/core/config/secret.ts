@@ -250,7 +250,7 @@ export class SecretSource {
       if (error instanceof ConfigurationError) throw error;
       const failure = new ConnectionError(
         ErrorCodes.SECRET_FETCH_FAILED,
-        `Could not fetch the MongoDB connection secret from ${this.description}: ${error instanceof Error ? error.message : String(error)}. ${fetchAdvice(this.kind)}${previous ? '; the value fetched before is used on' : '; nothing was kept, the next invocation fetches it again'}`,
+        `Could not fetch the MongoDB connection secret from ${this.description}: ${error instanceof Error ? error.message : String(error)}. ${fetchAdvice(this.kind)}${fetchOutcome(reason, previous !== undefined)}`,
         { cause: error },
       );
       emit(logger, previous ? 'warn' : 'error', 'secret.fetch.failed', 'Could not fetch the MongoDB connection secret', {
@@ -275,6 +275,11 @@ export class SecretSource {
     }, secrets);
     return result;
   }
+}
+
+function fetchOutcome(reason: 'expired' | 'rejected', hadValue: boolean): string {
+  if (reason === 'rejected') return '; it was fetched again because MongoDB refused the value before, so the invocation fails and the next one tries again';
+  return hadValue ? '; the value fetched before is used on' : '; nothing was kept, the next invocation fetches it again';
 }
 
 function fetchAdvice(kind: SecretKind): string {
