@@ -293,6 +293,25 @@ describe('connection secret fetched at run time (Secrets Manager, SSM) and rotat
     expect(leaks(undefined, [PW1])).toEqual([]);
   });
 
+  it('getMongoClient() meets a refusal: fetches once more; a corrected secret is picked up by the next call', async () => {
+    // Prepare: the secret is wrong from the start
+    endpoint.put('prod/get', uriWith(WRONG));
+    const config = { uri: { secretId: 'prod/get', minRefetchIntervalMs: 0, clientConfig: { endpoint: endpoint.url } }, logger };
+
+    // Act
+    const failure = await getMongoClient(config).catch((error: unknown) => error);
+    endpoint.put('prod/get', uriWith(PW1));
+    const client = await getMongoClient(config);
+    await client.db('shop').collection('items').insertOne({ n: 1 });
+
+    // Assess: fetch, fetch after the refusal (same wrong value), then at the next call the refusal of the cached value and the fetch that fixed it
+    expect(failure).toMatchObject({ code: 'SECRET_REJECTED' });
+    expect((failure as Error).message).toContain('fetched again it holds the same value');
+    expect(endpoint.count('GetSecretValue', 'prod/get')).toBe(3);
+    expect(server.documents('shop', 'items').map((doc) => doc.n)).toEqual([1]);
+    expect(leaks(failure, [WRONG, PW1])).toEqual([]);
+  });
+
   it('a secret value that is not JSON while `field` is set: INVALID_SECRET without the value, and no cause quoting it', async () => {
     // Prepare
     endpoint.put('prod/plain', `not-json-${PW1}`);
