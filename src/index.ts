@@ -2,7 +2,9 @@
  * serverless-mongodb: a Lambda-tuned cached MongoClient and a per-invocation session lifecycle.
  * The middy middleware lives on the `serverless-mongodb/middy` subpath.
  */
-export { getMongoClient, closeMongoClient, configureClientCache, type ClientCacheOptions } from './core/client/cache.js';
+export { closeMongoClient, configureClientCache, type ClientCacheOptions } from './core/client/cache.js';
+export { getMongoClient } from './core/client/get-client.js';
+export { SECRET_DEFAULTS, type ConnectionSecret, type SecretsManagerSecret, type ParameterStoreSecret } from './core/config/secret.js';
 export { enableGracefulShutdown, SHUTDOWN_DEFAULTS, type GracefulShutdownOptions } from './core/shutdown.js';
 export { THAW_DEFAULTS, type ThawOptions } from './core/invocation/thaw.js';
 export { DEADLINE_DEFAULTS } from './core/invocation/deadline.js';

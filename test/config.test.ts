@@ -96,7 +96,7 @@ describe('configuration errors', () => {
   });
 
   it.each([
-    [{ uri: 42 }, 'uri', /`uri` of getMongoClient\(\) must be a string, got a number/],
+    [{ uri: 42 }, 'uri', /`uri` of getMongoClient\(\) must be a string \(the connection string\) or an object naming a run-time secret \(\{ secretId \} or \{ parameterName \}\), got a number/],
     [{ uri: '   ' }, 'uri', /empty string/],
     [{ uri: 'mongodb://h/db', dbName: 5 }, 'dbName', /`dbName` .* must be a string, got a number/],
     [{ uri: 'mongodb://h/db', dbName: 'my.db' }, 'dbName', /database name .* not valid/],

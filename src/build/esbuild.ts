@@ -23,8 +23,12 @@ import type { BuildOptions, Plugin } from 'esbuild';
 
 /**
  * Left out of the bundle: the driver's optional dependencies (it `require()`s them inside try/catch and works
- * without them) and the AWS SDK v3, which the Lambda Node.js runtimes provide (the driver loads
- * `@aws-sdk/credential-providers` for `authMechanism=MONGODB-AWS`).
+ * without them) and the AWS SDK v3, which the Lambda Node.js runtimes provide on `NODE_PATH`
+ * (/var/runtime/node_modules): the driver loads `@aws-sdk/credential-providers` for `authMechanism=MONGODB-AWS`, and
+ * a run-time connection secret loads `@aws-sdk/client-secrets-manager` or `@aws-sdk/client-ssm`. Left to the runtime
+ * rather than bundled: the bundle stays small and its cold import fast (the credential providers and their STS/SSO
+ * clients are hundreds of KB), and the SDK is the one the runtime keeps patched. Both load through the CommonJS
+ * resolver, which searches `NODE_PATH`, so they resolve from an ESM bundle too. Outside Lambda, install them.
  */
 export const LAMBDA_EXTERNALS = [
   '@aws-sdk/*',

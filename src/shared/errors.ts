@@ -19,6 +19,14 @@ export const ErrorCodes = {
   MISSING_DB_NAME: 'MISSING_DB_NAME',
   /** The client could not connect (server selection failed, auth failed, DNS failed ...). */
   CONNECT_FAILED: 'CONNECT_FAILED',
+  /** A package the configuration needs is not installed (an AWS SDK client, `@aws-sdk/credential-providers`). */
+  MISSING_DEPENDENCY: 'MISSING_DEPENDENCY',
+  /** A run-time connection secret holds nothing usable (not JSON while `field` is set, no such field, no connection string). */
+  INVALID_SECRET: 'INVALID_SECRET',
+  /** The run-time connection secret could not be fetched (Secrets Manager or SSM failed or was unreachable). */
+  SECRET_FETCH_FAILED: 'SECRET_FETCH_FAILED',
+  /** MongoDB refused the credentials of the run-time connection secret, also after fetching it again. */
+  SECRET_REJECTED: 'SECRET_REJECTED',
   /** The invocation's deadline (`context.mongo.signal`) came before the client was connected. */
   DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
   /** Committing the invocation's transaction failed; its writes were not applied. */

@@ -7,9 +7,10 @@ import type { MongoClient } from 'mongodb';
 import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 import { emit, emitSafe } from '../../shared/logging/emit.js';
 import { describeType, expectOptionsObject, rejectUnknownKeys } from '../../shared/validation.js';
-import { resolveClientConfig, type ResolvedClientConfig } from '../config/resolve.js';
-import type { MongoClientConfig } from '../config/schema.js';
+import type { ResolvedClientConfig } from '../config/resolve.js';
+import { forgetSecrets } from '../config/secret.js';
 import { connectFailure, createClient } from './connect.js';
+import { isAuthenticationFailure } from '../config/driver-errors.js';
 import { Lease, type CacheEntry, type ClientLease } from './lease.js';
 import { LinkWatch } from './link.js';
 import { worstCaseConnections } from '../config/managed-instances.js';
@@ -67,37 +68,15 @@ export function addCacheCloseHook(hook: () => Promise<void> | void): () => void 
 }
 
 /**
- * Returns the connected, cached MongoClient for these options, creating and connecting it on first use.
- *
- * Call it at module scope (to start connecting during the init phase) or in the handler: every call
- * with the same options returns the same client. Options that differ (another URI, other client
- * options) get a client of their own.
- *
- * @throws {ConfigurationError} missing or malformed URI, unknown option, wrong type
- * @throws {ConnectionError} the server could not be reached within `serverSelectionTimeoutMS`; not cached
- *
- * @example
- * ```ts
- * import { getMongoClient } from 'serverless-mongodb';
- *
- * export const handler = async (event: { id: string }) => {
- *   const client = await getMongoClient(); // MONGODB_URI from the environment
- *   return client.db('shop').collection('orders').findOne({ _id: event.id });
- * };
- * ```
- */
-export async function getMongoClient(options?: MongoClientConfig): Promise<MongoClient> {
-  const lease = await acquireClient(resolveClientConfig(options));
-  lease.release();
-  return lease.client;
-}
-
-/**
- * The cache lookup behind {@link getMongoClient}, for invocations: it also leases the client, so the
+ * The cache lookup behind `getMongoClient()`, for invocations: it also leases the client, so the
  * next invocation knows how long it sat idle (how long the process may have been frozen).
  */
 export async function acquireClient(config: ResolvedClientConfig): Promise<ClientLease> {
-  const existing = entries.get(config.cacheKey);
+  let existing = entries.get(config.cacheKey);
+  if (existing?.authFailed) {
+    dropRefused(existing);
+    existing = undefined;
+  }
   if (existing) {
     touch(config.cacheKey, existing);
     const client = existing.connected ? existing.client : await existing.ready;
@@ -132,10 +111,7 @@ function evictBeyondLimit(keep: CacheEntry | undefined): void {
   }
 }
 
-/**
- * An evicted client: closed once no invocation holds it, after its connect settled (an invocation waiting for that
- * connect registered first and leases it before the close is decided).
- */
+/** An evicted client (`maxClients`): closed once no invocation holds it. */
 function retire(entry: CacheEntry): void {
   const { config } = entry;
   emit(config.logger, 'info', 'client.evicted', 'Evicting the least recently used MongoDB client (maxClients): it closes when its invocations finish', {
@@ -143,11 +119,21 @@ function retire(entry: CacheEntry): void {
     inFlight: entry.active,
     maxClients,
   }, config.secrets);
+  closeWhenIdle(entry);
+}
+
+/**
+ * A client out of the cache (evicted, its secret replaced, its credentials refused): closed once no invocation
+ * holds it, after its connect settled (an invocation waiting for that connect registered first and leases it
+ * before the close is decided). Invocations that hold it finish on it.
+ */
+function closeWhenIdle(entry: CacheEntry): void {
   retiring.add(entry);
   let closing: Promise<void> | undefined;
   const closeIfIdle = (): Promise<void> | undefined => {
     if (closing || entry.active > 0) return undefined;
     retiring.delete(entry);
+    entry.retire = undefined;
     closing = closeEntry(entry);
     return closing;
   };
@@ -162,9 +148,17 @@ function retire(entry: CacheEntry): void {
  */
 export function acquireConnectedClient(config: ResolvedClientConfig): ClientLease | undefined {
   const existing = entries.get(config.cacheKey);
-  if (!existing?.connected) return undefined;
+  if (!existing?.connected || existing.authFailed) return undefined;
   touch(config.cacheKey, existing);
   return new Lease(existing, existing.client, false);
+}
+
+/** Forgets a client whose credentials MongoDB refused on a pooled connection; it closes once no invocation holds it. */
+function dropRefused(entry: CacheEntry): void {
+  const { config } = entry;
+  entries.delete(config.cacheKey);
+  emit(config.logger, 'warn', 'client.rebuilt', 'Rebuilding the MongoDB client: the server refused its credentials on a new connection', { uri: config.redactedUri }, config.secrets);
+  closeWhenIdle(entry);
 }
 
 /** Records `client.reused` (DEBUG). */
@@ -189,8 +183,24 @@ export async function rebuildClient(config: ResolvedClientConfig, stale: ClientL
   return acquireClient(config);
 }
 
+/**
+ * Drops the cached client of `config` (its run-time secret was replaced): it is closed, ending its server sessions,
+ * once no invocation holds it. Does nothing when no client of `config` is cached.
+ */
+export function retireClient(config: ResolvedClientConfig): void {
+  const entry = entries.get(config.cacheKey);
+  if (!entry) return;
+  entries.delete(config.cacheKey);
+  emit(config.logger, 'info', 'client.retired', 'Retiring the MongoDB client of the connection secret replaced', { uri: config.redactedUri }, config.secrets);
+  closeWhenIdle(entry);
+}
+
 function startEntry(config: ResolvedClientConfig): CacheEntry {
   const client = createClient(config);
+  // A pooled connection refused at authentication (the password rotated since the connect): marked for a rebuild.
+  client.on('connectionCheckOutFailed', (event: { error?: unknown }) => {
+    if (entry.connected && isAuthenticationFailure(event.error)) entry.authFailed = true;
+  });
   if (client.options.timeoutMS !== undefined) {
     emit(config.logger, 'warn', 'option.ignored', 'timeoutMS has no effect since mongodb driver 7.8; use socketTimeoutMS, connectTimeoutMS, maxIdleTimeMS or a per-operation { signal }', { option: 'timeoutMS' }, config.secrets);
   }
@@ -240,7 +250,7 @@ function managedInstancesRecord(config: ResolvedClientConfig, client: MongoClien
 
 /**
  * Closes every cached client (ending their server sessions with `endSessions` and closing sockets) and
- * forgets them: the next {@link getMongoClient} connects anew. Never throws; failures are logged.
+ * forgets them and the fetched connection secrets: the next `getMongoClient()` fetches and connects anew. Never throws; failures are logged.
  *
  * @example
  * ```ts
@@ -259,6 +269,7 @@ export async function closeMongoClient(): Promise<void> {
   entries.clear();
   for (const entry of retiring) entry.retire = undefined;
   retiring.clear();
+  forgetSecrets();
   await Promise.all(closing.map(closeEntry));
 }
 

@@ -6,7 +6,7 @@ import { MongoClient } from 'mongodb';
 import { ConfigurationError, ConnectionError, ErrorCodes } from '../../shared/errors.js';
 import { emit } from '../../shared/logging/emit.js';
 import { URI_ENV } from '../config/defaults.js';
-import { classifyDriverError } from '../config/driver-errors.js';
+import { classifyDriverError, missingDependencyError } from '../config/driver-errors.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import { hasMongoScheme } from '../config/uri.js';
 
@@ -33,8 +33,8 @@ export function createClient(config: ResolvedClientConfig): MongoClient {
  * The error of a failed connect, logged as `client.connect.failed`: it names the redacted URI and the
  * selection timeout, keeps the driver's error as cause, and says what to check (`check`, per platform).
  */
-export function connectFailure(config: ResolvedClientConfig, client: MongoClient, error: unknown, startedAt: number, check: string): ConnectionError {
-  const failure = new ConnectionError(
+export function connectFailure(config: ResolvedClientConfig, client: MongoClient, error: unknown, startedAt: number, check: string): ConnectionError | ConfigurationError {
+  const failure = missingDependencyError(error, config) ?? new ConnectionError(
     ErrorCodes.CONNECT_FAILED,
     `Could not connect to MongoDB at ${config.redactedUri} within serverSelectionTimeoutMS=${client.options.serverSelectionTimeoutMS}: ${error instanceof Error ? error.message : String(error)}. Check that ${check}`,
     { cause: error, secrets: config.secrets },

@@ -25,10 +25,16 @@ export interface CacheEntry {
   /** The freeze/thaw check running on this client, shared by every invocation that leases it meanwhile. */
   check: Promise<ClientVerdict> | undefined;
   /**
-   * Set when the cache evicted this client (`maxClients`): called once the last lease on it is released, to close
-   * it. Invocations that hold a lease when it is evicted finish on it.
+   * Set when the client left the cache (evicted under `maxClients`, its secret replaced, its credentials
+   * refused): called once the last lease on it is released, to close it. Invocations that hold a lease then
+   * finish on it.
    */
   retire?: (() => unknown) | undefined;
+  /**
+   * MongoDB refused the client's credentials on a new pooled connection (a rotated password): the next
+   * acquisition rebuilds the client instead of reusing it, so that its connect fails and the secret is fetched again.
+   */
+  authFailed?: boolean;
 }
 
 /** What the cache gives an invocation: the client, whether this call created it, and how long it sat idle. */

@@ -48,3 +48,38 @@ export function classifyDriverError(error: unknown, config: ResolvedClientConfig
 function spellingOf(key: string, candidates: readonly string[]): string {
   return candidates.find((candidate) => candidate.toLowerCase() === key.toLowerCase()) ?? key;
 }
+
+/** Whether the error (or one of its causes) is MongoDB's AuthenticationFailed (code 18). */
+export function isAuthenticationFailure(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    const { code, codeName } = current as { code?: unknown; codeName?: unknown };
+    if (code === 18 || codeName === 'AuthenticationFailed') return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+/**
+ * The driver's MongoMissingDependencyError (an optional package it `require()`s is not there), as a
+ * {@link ConfigurationError} MISSING_DEPENDENCY naming the package and where it comes from; undefined for any other error.
+ */
+export function missingDependencyError(error: unknown, config: ResolvedClientConfig): ConfigurationError | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    if (current.name === 'MongoMissingDependencyError') {
+      const name = (current as { dependencyName?: unknown }).dependencyName;
+      const pkg = typeof name === 'string' ? name : (/`([^`]+)`/.exec(current.message)?.[1] ?? 'an optional package');
+      const lambda = pkg.startsWith('@aws-sdk/')
+        ? ' The Lambda Node.js runtimes provide it: leave it external in the bundle (serverless-mongodb/esbuild leaves @aws-sdk/* out) rather than pruning it; elsewhere'
+        : '';
+      return new ConfigurationError(
+        ErrorCodes.MISSING_DEPENDENCY,
+        `The MongoDB connection at ${config.redactedUri} needs the package ${pkg}${pkg === '@aws-sdk/credential-providers' ? ' (authMechanism=MONGODB-AWS gets the function\'s AWS credentials with it)' : ''}, and it could not be loaded.${lambda} install it: npm i ${pkg}`,
+        { option: 'clientOptions', cause: current, secrets: config.secrets },
+      );
+    }
+    current = current.cause;
+  }
+  return undefined;
+}

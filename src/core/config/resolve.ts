@@ -11,7 +11,8 @@ import { stableKey } from './cache-key.js';
 import { DB_NAME_ENV, FUNCTION_NAME_ENV, LAMBDA_CLIENT_DEFAULTS, URI_ENV } from './defaults.js';
 import { managedInstancesDefaults, managedInstancesMode, type ManagedInstancesMode } from './managed-instances.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, validateDbName, type MongoClientConfig } from './schema.js';
-import { databaseOfUri, queryKeysOf } from './uri.js';
+import { isConnectionSecret, secretSourceOf, type FetchedSecret } from './secret.js';
+import { databaseOfUri, hasMongoScheme, queryKeysOf } from './uri.js';
 
 /** A place `uri` and `dbName` are read from when the options do not give them (`process.env`, a Worker's bindings). */
 export interface EnvironmentSource {
@@ -69,25 +70,37 @@ export interface ResolvedClientConfig {
   readonly managedInstances: ManagedInstancesMode | undefined;
   /** The class the client is built with, when not the `mongodb` package's (see {@link PlatformInputs.MongoClient}). */
   readonly MongoClient?: MongoClientClass | undefined;
+  /** The run-time secret the URI (or its password) came from, and the value it was resolved with. */
+  readonly secret?: { readonly description: string; readonly fetched: FetchedSecret } | undefined;
 }
 
 /**
  * Validates `options`, fills in the environment and the defaults.
  * @throws {ConfigurationError} for a missing URI, an unknown key or a wrong type
  */
-export function resolveClientConfig(options: MongoClientConfig | undefined, where = 'getMongoClient()', platform: PlatformInputs = CORE_PLATFORM): ResolvedClientConfig {
+export function resolveClientConfig(options: MongoClientConfig | undefined, where = 'getMongoClient()', platform: PlatformInputs = CORE_PLATFORM, fetched?: FetchedSecret): ResolvedClientConfig {
+  validateClientOptions(options, where);
+  return resolveValidated(options ?? {}, platform, fetched);
+}
+
+/** The key and type checks of {@link resolveClientConfig}. @throws {ConfigurationError} */
+export function validateClientOptions(options: MongoClientConfig | undefined, where: string): void {
   expectOptionsObject(where, options);
   const input = (options ?? {}) as Record<string, unknown>;
   rejectUnknownKeys(where, input, CLIENT_CONFIG_KEYS, driverOptionHint);
-  validateClientConfig(where, input);
-  return resolveValidated(options ?? {}, platform);
+  validateClientConfig(where, input, true);
 }
 
-/** {@link resolveClientConfig} without the key and type checks, for callers that already made them (a plan). */
-export function resolveValidated(options: MongoClientConfig, platform: PlatformInputs = CORE_PLATFORM): ResolvedClientConfig {
+/**
+ * {@link resolveClientConfig} without the key and type checks, for callers that already made them (a plan).
+ * @param fetched the value of the run-time secret, when `options.uri` names one (see {@link secretSourceOf})
+ * @throws {ConfigurationError} INVALID_SECRET: the secret's value holds no usable connection string
+ */
+export function resolveValidated(options: MongoClientConfig, platform: PlatformInputs = CORE_PLATFORM, fetched?: FetchedSecret): ResolvedClientConfig {
   const environment = platform.environment ?? [PROCESS_ENV];
+  const secretUri = isConnectionSecret(options.uri) ? uriFromSecret(options, environment, fetched) : undefined;
   const fromEnvironment = options.uri === undefined ? readVariable(environment, URI_ENV) : undefined;
-  const uri = options.uri ?? fromEnvironment?.value;
+  const uri = secretUri?.uri ?? (typeof options.uri === 'string' ? options.uri : fromEnvironment?.value);
   if (uri === undefined) {
     throw new ConfigurationError(
       ErrorCodes.MISSING_URI,
@@ -95,8 +108,9 @@ export function resolveValidated(options: MongoClientConfig, platform: PlatformI
       { option: URI_ENV },
     );
   }
-  const uriSource = fromEnvironment?.source ?? 'the `uri` option';
+  const uriSource = secretUri?.source ?? fromEnvironment?.source ?? 'the `uri` option';
   const secrets = secretsOfUri(uri);
+  for (const secret of secretUri?.secrets ?? []) addSecret(secrets, secret);
   const userOptions = (options.clientOptions ?? {}) as Record<string, unknown>;
   const auth = userOptions.auth as { password?: unknown } | undefined;
   if (typeof auth?.password === 'string') addSecret(secrets, auth.password);
@@ -125,7 +139,54 @@ export function resolveValidated(options: MongoClientConfig, platform: PlatformI
     cacheKey: `${platform.namespace}\u0000${uri}\u0000${stableKey(userOptions)}`,
     managedInstances,
     MongoClient: platform.MongoClient,
+    secret: secretUri && { description: secretUri.description, fetched: secretUri.fetched },
   };
+}
+
+/**
+ * The connection string a fetched secret gives: its value (or its JSON `field`) when that is a connection string,
+ * else the password put into the connection string of `MONGODB_URI`. Messages name the secret, never its value.
+ */
+function uriFromSecret(
+  options: MongoClientConfig,
+  environment: readonly EnvironmentSource[],
+  fetched: FetchedSecret | undefined,
+): { uri: string; source: string; description: string; secrets: string[]; fetched: FetchedSecret } {
+  const source = secretSourceOf(options.uri as Parameters<typeof secretSourceOf>[0]);
+  if (!fetched) throw new Error(`serverless-mongodb: ${source.description} was resolved before it was fetched`);
+  const secrets = [fetched.value];
+  const invalid = (problem: string) =>
+    new ConfigurationError(ErrorCodes.INVALID_SECRET, `The MongoDB connection secret from ${source.description}${fetched.version ? ` (version ${fetched.version})` : ''} ${problem}`, { option: 'uri', secrets });
+  let value = fetched.value.trim();
+  if (source.field !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      // No cause: the parser's message quotes the text, which is the secret.
+      throw invalid(`is not JSON, yet \`uri.field\` ("${source.field}") is set: store a JSON object, or leave \`field\` out to use the whole value`);
+    }
+    const field = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>)[source.field] : undefined;
+    if (typeof field !== 'string' || field.trim() === '') {
+      throw invalid(`has no text field "${source.field}"${parsed !== null && typeof parsed === 'object' ? ` (its fields: ${Object.keys(parsed).join(', ') || 'none'})` : ''}`);
+    }
+    value = field.trim();
+    secrets.push(value);
+  }
+  const description = source.description;
+  const label = `${description}${source.field === undefined ? '' : ` (field "${source.field}")`}`;
+  if (hasMongoScheme(value)) return { uri: value, source: label, description, secrets, fetched };
+  // Only the password: it goes into the connection string of MONGODB_URI, whose user it authenticates.
+  const template = readVariable(environment, URI_ENV);
+  if (!template) {
+    throw invalid(`is not a connection string (mongodb:// or mongodb+srv://), so it is taken as the password, but ${URI_ENV} is not set: set ${URI_ENV} to the connection string with the user name (mongodb+srv://app@cluster0.example.net/shop), or store the whole connection string in the secret`);
+  }
+  const withUser = /^(mongodb(?:\+srv)?:\/\/)([^:@/?]+)(?::[^@]*)?@/i.exec(template.value);
+  if (!withUser) {
+    throw invalid(`is taken as the password, but the connection string in ${template.source} names no user: write it as mongodb+srv://USER@host/...`);
+  }
+  const uri = `${withUser[1]}${withUser[2]}:${encodeURIComponent(value)}@${template.value.slice(withUser[0].length)}`;
+  return { uri, source: `${template.source} with the password from ${label}`, description, secrets, fetched };
 }
 
 /** The first non-blank value of `name` among the sources, trimmed, and how it is named. */

@@ -5,16 +5,20 @@
 import type { MongoClientOptions } from 'mongodb';
 import { ConfigurationError, ErrorCodes } from '../../shared/errors.js';
 import type { LoggerLike } from '../../shared/logging/emit.js';
-import { expectOption } from '../../shared/validation.js';
+import { describeType, expectOption } from '../../shared/validation.js';
 import { LAMBDA_CLIENT_DEFAULTS, URI_ENV } from './defaults.js';
+import { isConnectionSecret, validateConnectionSecret, type ConnectionSecret } from './secret.js';
 
 /** Options of {@link getMongoClient}, also accepted by `mongo()` and `withMongo()`. */
 export interface MongoClientConfig {
   /**
-   * The connection string, `mongodb://` or `mongodb+srv://`.
+   * The connection string, `mongodb://` or `mongodb+srv://`; or where to fetch it at run time (`getMongoClient()`,
+   * `mongo()` and `withMongo()`): `{ secretId }` (AWS Secrets Manager) or `{ parameterName }` (an SSM SecureString),
+   * with `field` for a JSON secret. A value that is not a connection string is the password of the one in
+   * `MONGODB_URI`. See {@link ConnectionSecret} and the README's credentials section.
    * @default process.env.MONGODB_URI
    */
-  uri?: string;
+  uri?: string | ConnectionSecret;
   /**
    * The database exposed as `context.mongo.db`.
    * @default process.env.MONGODB_DB_NAME, else the database in the URI's path
@@ -63,9 +67,27 @@ export function driverOptionHint(key: string): string | undefined {
     : undefined;
 }
 
-/** Checks the shape of the client part of an options object (keys are checked by the caller). */
-export function validateClientConfig(where: string, options: Record<string, unknown>): void {
-  expectOption(where, 'uri', options.uri, 'string');
+/**
+ * Checks the shape of the client part of an options object (keys are checked by the caller).
+ * @param secretUri whether this entry point takes `uri` as a run-time secret reference (an object)
+ */
+export function validateClientConfig(where: string, options: Record<string, unknown>, secretUri = false): void {
+  if (isConnectionSecret(options.uri)) {
+    if (!secretUri) {
+      throw new ConfigurationError(
+        ErrorCodes.INVALID_OPTION,
+        `Option \`uri\` of ${where} must be a connection string: a run-time secret ({ secretId } or { parameterName }) is taken by getMongoClient(), mongo() and withMongo() of serverless-mongodb`,
+        { option: 'uri' },
+      );
+    }
+    validateConnectionSecret(where, options.uri as unknown as Record<string, unknown>);
+  } else if (secretUri && options.uri !== undefined && typeof options.uri !== 'string') {
+    throw new ConfigurationError(
+      ErrorCodes.INVALID_OPTION,
+      `Option \`uri\` of ${where} must be a string (the connection string) or an object naming a run-time secret ({ secretId } or { parameterName }), got ${describeType(options.uri)}`,
+      { option: 'uri' },
+    );
+  } else expectOption(where, 'uri', options.uri, 'string');
   expectOption(where, 'dbName', options.dbName, 'string');
   expectOption(where, 'clientOptions', options.clientOptions, 'object');
   expectOption(where, 'logger', options.logger, 'logger');

@@ -9,6 +9,8 @@ import { DB_NAME_ENV, FUNCTION_NAME_ENV, URI_ENV } from '../config/defaults.js';
 import { CORE_PLATFORM, resolveValidated, type PlatformInputs, type ResolvedClientConfig } from '../config/resolve.js';
 import { CLIENT_CONFIG_KEYS, driverOptionHint, validateClientConfig, validateDbName, type MongoClientConfig } from '../config/schema.js';
 import type { LambdaContextLike } from '../../shared/lambda-context.js';
+import { isConnectionSecret, secretSourceOf, type FetchedSecret, type SecretSource } from '../config/secret.js';
+import { getDefaultLogger } from '../../shared/logging/emit.js';
 import { DEADLINE_DEFAULTS } from './deadline.js';
 import type { InvocationScope } from './scope.js';
 import { THAW_DEFAULTS, type ThawOptions, type ThawPlan } from './thaw.js';
@@ -85,8 +87,10 @@ export interface InvocationPlan {
   tenants?: Map<string, ResolvedClientConfig> | undefined;
   /** Scopes of this middleware still open: swept when their time is up (see {@link sweepExpired}). */
   open: Set<InvocationScope>;
-  /** The client configuration once resolved, and the environment it was resolved from. */
-  resolved?: { key: string; config: ResolvedClientConfig } | undefined;
+  /** The run-time secret `uri` names, if it names one. */
+  secret: SecretSource | undefined;
+  /** The client configuration once resolved, and the environment (and secret value) it was resolved from. */
+  resolved?: { key: string; fetched: FetchedSecret | undefined; config: ResolvedClientConfig } | undefined;
 }
 
 export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'prefetch', 'tenant', 'sessionGuard'] as const;
@@ -107,7 +111,7 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
   expectOptionsObject(where, options);
   const input = (options ?? {}) as Record<string, unknown>;
   rejectUnknownKeys(where, input, INVOCATION_OPTION_KEYS, driverOptionHint);
-  validateClientConfig(where, input);
+  validateClientConfig(where, input, true);
   expectOption(where, 'session', input.session, ['boolean', 'object']);
   expectOption(where, 'transaction', input.transaction, ['boolean', 'object']);
   expectOption(where, 'thaw', input.thaw, ['boolean', 'object']);
@@ -135,6 +139,7 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
     tenant,
     sessionGuard: session !== false && (sessionGuard ?? sessionGuardDefault()),
     open: new Set(),
+    secret: isConnectionSecret(client.uri) ? secretSourceOf(client.uri) : undefined,
   };
 }
 
@@ -154,6 +159,7 @@ export function planWithoutSession(client: MongoClientConfig, platform: Platform
     tenant: undefined,
     sessionGuard: false,
     open: new Set(),
+    secret: isConnectionSecret(client.uri) ? secretSourceOf(client.uri) : undefined,
   };
 }
 
@@ -174,15 +180,45 @@ function planThaw(thaw: boolean | ThawOptions, where: string): ThawPlan {
  * The plan's client configuration, resolved once and reused while the environment it read stays the same
  * (it reads `MONGODB_URI`, `MONGODB_DB_NAME` and the function name; tests and local runs may change them).
  */
-export function resolvedConfigOf(plan: InvocationPlan, event?: unknown, lambdaContext?: LambdaContextLike): ResolvedClientConfig {
-  const env = process.env;
-  const key = `${env[URI_ENV]}\u0000${env[DB_NAME_ENV]}\u0000${env[FUNCTION_NAME_ENV]}`;
-  if (plan.tenant) return tenantConfigOf(plan, key, event, lambdaContext);
+export function resolvedConfigOf(plan: InvocationPlan, fetched?: FetchedSecret): ResolvedClientConfig {
+  const key = environmentKey();
   const { resolved } = plan;
-  if (resolved?.key === key) return resolved.config;
-  const config = resolveValidated(clientConfigOf(plan, plan.client), plan.platform);
-  plan.resolved = { key, config };
+  if (resolved?.key === key && resolved.fetched === fetched) return resolved.config;
+  const config = resolveValidated(clientConfigOf(plan, plan.client), plan.platform, fetched);
+  plan.resolved = { key, fetched, config };
   return config;
+}
+
+/** The environment a resolved configuration depends on (tests and local runs may change it). */
+function environmentKey(): string {
+  const env = process.env;
+  return `${env[URI_ENV]}\u0000${env[DB_NAME_ENV]}\u0000${env[FUNCTION_NAME_ENV]}`;
+}
+
+/**
+ * The configuration to use now without waiting: the tenant's (`tenant`, from the event and context), else the
+ * plan's; undefined when the plan's run-time secret has to be fetched first (never fetched, or older than its
+ * `maxAgeMs`).
+ */
+export function currentConfigOf(plan: InvocationPlan, event?: unknown, lambdaContext?: LambdaContextLike): ResolvedClientConfig | undefined {
+  if (plan.tenant) return tenantConfigOf(plan, environmentKey(), event, lambdaContext);
+  if (!plan.secret) return resolvedConfigOf(plan);
+  const fetched = plan.secret.fresh();
+  return fetched && resolvedConfigOf(plan, fetched);
+}
+
+/**
+ * The configuration with the plan's run-time secret fetched (or its fresh cached value), and the configuration
+ * it replaces when the value changed (its client is to be retired).
+ * @throws {ConnectionError} SECRET_FETCH_FAILED @throws {ConfigurationError} MISSING_DEPENDENCY, INVALID_SECRET
+ */
+export async function fetchConfigOf(plan: InvocationPlan, signal?: AbortSignal): Promise<{ config: ResolvedClientConfig; replaced: ResolvedClientConfig | undefined }> {
+  const source = plan.secret;
+  if (!source) return { config: resolvedConfigOf(plan), replaced: undefined };
+  const before = plan.resolved?.config;
+  const fetched = await source.get(plan.client.logger ?? getDefaultLogger(), signal);
+  const config = resolvedConfigOf(plan, fetched);
+  return { config, replaced: before && before.cacheKey !== config.cacheKey ? before : undefined };
 }
 
 /** How many tenants' resolved configurations a plan keeps (resolving is cheap; this only spares the warm path). */

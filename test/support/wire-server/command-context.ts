@@ -2,6 +2,7 @@
  * The shape command handlers are written against.
  */
 import type { Document } from 'bson';
+import type { AwsConversation } from './aws-auth.js';
 import type { ScramConversation } from './scram.js';
 import type { TxnContext } from './sessions.js';
 import type { ServerState } from './state.js';
@@ -15,6 +16,8 @@ export interface ConnectionInfo {
   remoteAddress: string;
   /** SASL conversations in flight on this connection */
   sasl: Map<number, ScramConversation>;
+  /** MONGODB-AWS conversations in flight on this connection */
+  awsSasl: Map<number, AwsConversation>;
   authenticatedUsers: Array<{ user: string; db: string }>;
 }
 
@@ -32,4 +35,4 @@ export interface CommandContext {
 }
 
 /** A command handler: returns the reply (without $clusterTime); throws CommandError for `ok: 0`. */
-export type CommandHandler = (ctx: CommandContext) => Document;
+export type CommandHandler = (ctx: CommandContext) => Document | Promise<Document>;

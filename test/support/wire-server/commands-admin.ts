@@ -1,6 +1,8 @@
 /**
  * Administrative, session, auth and DDL commands.
  */
+import { BSON } from 'bson';
+import { AWS_MECHANISM } from './aws-auth.js';
 import { type Document } from 'bson';
 import type { CommandContext, CommandHandler } from './command-context.js';
 import { matchDocuments } from './engine.js';
@@ -59,6 +61,17 @@ const endSessions: CommandHandler = (ctx) => {
 const saslStart: CommandHandler = (ctx) => {
   const payload = binaryBytes(ctx.body.payload);
   if (payload === undefined) throw new CommandError(18, 'Authentication failed.');
+  if (ctx.body.mechanism === AWS_MECHANISM) {
+    let started: ReturnType<typeof ctx.state.aws.start>;
+    try {
+      started = ctx.state.aws.start(payload);
+    } catch (error) {
+      ctx.state.authentications.push({ user: '', mechanism: AWS_MECHANISM, ok: false, connectionId: ctx.conn.id, reason: (error as Error).message });
+      throw error;
+    }
+    ctx.conn.awsSasl.set(started.conversation.conversationId, started.conversation);
+    return { conversationId: started.conversation.conversationId, done: false, payload: started.payload, ok: 1 };
+  }
   const started = ctx.state.scram.start(ctx.db, ctx.body.mechanism, payload);
   ctx.conn.sasl.set(started.conversation.conversationId, started.conversation);
   return { conversationId: started.conversation.conversationId, done: false, payload: started.payload, ok: 1 };
@@ -66,18 +79,37 @@ const saslStart: CommandHandler = (ctx) => {
 
 const saslContinue: CommandHandler = (ctx) => {
   const id = toNumber(ctx.body.conversationId) ?? -1;
+  const aws = ctx.conn.awsSasl.get(id);
+  if (aws !== undefined) {
+    ctx.conn.awsSasl.delete(id);
+    return ctx.state.aws.continue(aws, binaryBytes(ctx.body.payload) ?? Buffer.alloc(0)).then(
+      (accessKeyId) => {
+        ctx.state.authentications.push({ user: accessKeyId, mechanism: AWS_MECHANISM, ok: true, connectionId: ctx.conn.id });
+        if (!ctx.conn.authenticatedUsers.some((u) => u.user === accessKeyId && u.db === '$external')) ctx.conn.authenticatedUsers.push({ user: accessKeyId, db: '$external' });
+        return { conversationId: id, done: true, payload: Buffer.alloc(0), ok: 1 };
+      },
+      (error: unknown) => {
+        const signedBy = /Credential=([^/]+)\//.exec(String(BSON.deserialize(binaryBytes(ctx.body.payload) ?? Buffer.from([5, 0, 0, 0, 0])).a ?? ''))?.[1] ?? '';
+        ctx.state.authentications.push({ user: signedBy, mechanism: AWS_MECHANISM, ok: false, connectionId: ctx.conn.id, reason: (error as Error).message });
+        throw error;
+      },
+    );
+  }
   const conversation = ctx.conn.sasl.get(id);
   if (conversation === undefined) throw new CommandError(17, 'No SASL session state found');
   let result: { payload: Buffer; done: boolean };
+  const wasDone = conversation.done;
   try {
     result = ctx.state.scram.continue(conversation, binaryBytes(ctx.body.payload) ?? Buffer.alloc(0));
   } catch (error) {
     ctx.conn.sasl.delete(id);
+    ctx.state.authentications.push({ user: conversation.user.username, mechanism: conversation.mechanism, ok: false, connectionId: ctx.conn.id, reason: 'wrong password' });
     throw error;
   }
   if (result.done) {
     ctx.conn.sasl.delete(id);
     const { username, db } = conversation.user;
+    if (!wasDone) ctx.state.authentications.push({ user: username, mechanism: conversation.mechanism, ok: true, connectionId: ctx.conn.id });
     if (!ctx.conn.authenticatedUsers.some((u) => u.user === username && u.db === db)) {
       ctx.conn.authenticatedUsers.push({ user: username, db });
     }

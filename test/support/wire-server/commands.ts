@@ -42,8 +42,11 @@ export function finishReply(state: ServerState, reply: Document): Document {
   return state.replicaSet ? { ...reply, ...state.clusterTimeFields() } : reply;
 }
 
-/** Executes one command and returns the reply document. Never throws. */
-export function executeCommand(state: ServerState, conn: ConnectionInfo, body: Document, meta: CommandMeta): Document {
+/**
+ * Executes one command and returns the reply document. Never throws. Synchronous except for the handlers that
+ * return a promise (the MONGODB-AWS signature check): their reply is a promise that never rejects.
+ */
+export function executeCommand(state: ServerState, conn: ConnectionInfo, body: Document, meta: CommandMeta): Document | Promise<Document> {
   try {
     const handler = Object.hasOwn(HANDLERS, meta.name) ? HANDLERS[meta.name] : undefined;
     if (handler === undefined) {
@@ -63,7 +66,14 @@ export function executeCommand(state: ServerState, conn: ConnectionInfo, body: D
       txn,
       view: (collection) => state.store.view(`${meta.db}.${collection}`, overlay),
     };
-    const reply = handler(ctx);
+    const result = handler(ctx);
+    if (result instanceof Promise) {
+      return result.then(
+        (reply) => finishReply(state, reply),
+        (error: unknown) => finishReply(state, toCommandError(error).toReply()),
+      );
+    }
+    const reply = result;
     if (txn.retryable !== undefined && reply.ok === 1) {
       state.sessions.rememberRetryableReply(txn.retryable.lsid, txn.retryable.txnNumber, reply);
     }

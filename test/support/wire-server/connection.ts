@@ -41,7 +41,7 @@ export class WireConnection {
     const id = state.allocateConnectionId();
     const record = { id, remotePort: socket.remotePort ?? 0, openedAt: Date.now() };
     state.connections.push(record);
-    this.info = { id, record, remoteAddress: socket.remoteAddress ?? '127.0.0.1', sasl: new Map(), authenticatedUsers: [] };
+    this.info = { id, record, remoteAddress: socket.remoteAddress ?? '127.0.0.1', sasl: new Map(), awsSasl: new Map(), authenticatedUsers: [] };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {
@@ -123,7 +123,13 @@ export class WireConnection {
       this.awaitableHello(request, meta);
       return;
     }
-    this.send(request, request.requestId, executeCommand(this.state, this.info, request.body, meta));
+    const reply = executeCommand(this.state, this.info, request.body, meta);
+    if (reply instanceof Promise) {
+      // an asynchronous handler (MONGODB-AWS verification): answered when it settles (executeCommand never rejects)
+      void reply.then((settled) => this.send(request, request.requestId, settled));
+      return;
+    }
+    this.send(request, request.requestId, reply);
   }
 
   private record(meta: CommandMeta, body: Document): void {
@@ -176,7 +182,8 @@ export class WireConnection {
         }
         // dropped while blackholed (and the stream stops), like any other request
         if (this.closed || this.ending || this.state.blackholed) return;
-        const reply = executeCommand(this.state, this.info, request.body, meta);
+        // hello is synchronous
+        const reply = executeCommand(this.state, this.info, request.body, meta) as Document;
         const more = exhaust && reply.ok === 1;
         const sentId = this.send(request, responseTo, reply, more ? FLAG_MORE_TO_COME : 0);
         if (more && sentId !== undefined) cycle(sentId, reply.topologyVersion);
@@ -234,6 +241,7 @@ export class WireConnection {
     this.closed = true;
     this.clearPending();
     this.info.sasl.clear();
+    this.info.awsSasl.clear();
     this.info.record.closedAt = Date.now();
     this.onClosed(this);
     this.resolveClosed();

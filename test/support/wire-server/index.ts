@@ -31,6 +31,7 @@ export { startWireServer } from './server.js';
 export type {
   Document,
   FailPoint,
+  RecordedAuthentication,
   RecordedCommand,
   RecordedConnection,
   WireServer,

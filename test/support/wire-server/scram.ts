@@ -70,6 +70,13 @@ export class ScramServer {
 
   constructor(private readonly users: ScramUser[]) {}
 
+  /** Changes (or adds) a user's password: new conversations check against it; connections already authenticated stay so, as in mongod. */
+  setPassword(username: string, password: string, db = 'admin'): void {
+    const user = this.findUser(db, username);
+    if (user) user.password = password;
+    else this.users.push({ username, password, db });
+  }
+
   findUser(db: string, username: string): ScramUser | undefined {
     return this.users.find((u) => u.db === db && u.username === username);
   }

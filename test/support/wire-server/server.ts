@@ -7,7 +7,7 @@ import { BSON, type Document } from 'bson';
 import { WireConnection } from './connection.js';
 import { deserializeDocument } from './protocol.js';
 import { ServerState, normalizeOptions } from './state.js';
-import type { FailPoint, RecordedCommand, RecordedConnection, WireServer, WireServerOptions } from './types.js';
+import type { FailPoint, RecordedAuthentication, RecordedCommand, RecordedConnection, WireServer, WireServerOptions } from './types.js';
 
 const HOST = '127.0.0.1';
 
@@ -55,6 +55,10 @@ class WireServerImpl implements WireServer {
     return this.state.connections;
   }
 
+  get authentications(): RecordedAuthentication[] {
+    return this.state.authentications;
+  }
+
   openConnectionCount(): number {
     return this.open.size;
   }
@@ -89,6 +93,14 @@ class WireServerImpl implements WireServer {
     this.state.bumpTopology(); // wakes streaming hellos so clients learn it promptly
   }
 
+  setPassword(username: string, password: string, db = 'admin'): void {
+    this.state.scram.setPassword(username, password, db);
+  }
+
+  setAwsCredentials(accepted: Array<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>): void {
+    this.state.aws.setCredentials([...accepted]);
+  }
+
   documents(db: string, collection: string): Document[] {
     const coll = this.state.store.get(`${db}.${collection}`);
     if (coll === undefined) return [];
@@ -99,6 +111,7 @@ class WireServerImpl implements WireServer {
   clearRecords(): void {
     this.state.commands.length = 0;
     this.state.heartbeats.length = 0;
+    this.state.authentications.length = 0;
     // keep the records of connections that are still open (they get closedAt later)
     const stillOpen = this.state.connections.filter((c) => c.closedAt === undefined);
     this.state.connections.length = 0;

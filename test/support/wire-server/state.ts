@@ -4,11 +4,13 @@
  * It outlives stop()/start() (a "restart" keeps the data).
  */
 import { Long, ObjectId, Timestamp, type Document } from 'bson';
+import { AwsAuthServer } from './aws-auth.js';
 import { CursorManager } from './cursors.js';
 import { ScramServer, type ScramUser } from './scram.js';
+import type { FakeCredentials } from '../aws-sigv4.js';
 import { SessionManager } from './sessions.js';
 import { Store } from './store.js';
-import type { FailPoint, RecordedCommand, RecordedConnection, WireServerOptions } from './types.js';
+import type { FailPoint, RecordedAuthentication, RecordedCommand, RecordedConnection, WireServerOptions } from './types.js';
 
 export interface NormalizedOptions {
   topology: 'standalone' | 'replicaSet';
@@ -16,6 +18,7 @@ export interface NormalizedOptions {
   port: number;
   advertisedAddress: string | undefined;
   users: ScramUser[];
+  awsCredentials: FakeCredentials[];
   logicalSessionTimeoutMinutes: number;
 }
 
@@ -26,6 +29,7 @@ export function normalizeOptions(options: WireServerOptions = {}): NormalizedOpt
     port: options.port ?? 0,
     advertisedAddress: options.advertisedAddress,
     users: (options.users ?? []).map((u) => ({ username: u.username, password: u.password, db: u.db ?? 'admin' })),
+    awsCredentials: [...(options.awsCredentials ?? [])],
     logicalSessionTimeoutMinutes: options.logicalSessionTimeoutMinutes ?? 30,
   };
 }
@@ -43,10 +47,13 @@ export class ServerState {
   readonly cursors = new CursorManager();
   readonly sessions = new SessionManager(this.store);
   readonly scram: ScramServer;
+  readonly aws: AwsAuthServer;
 
   readonly commands: RecordedCommand[] = [];
   readonly heartbeats: RecordedCommand[] = [];
   readonly connections: RecordedConnection[] = [];
+  /** Every authentication conversation that ended, in order: who, how, and whether the server accepted it. */
+  readonly authentications: RecordedAuthentication[] = [];
 
   blackholed = false;
   /** host:port reported in hello (replicaSet mode) */
@@ -65,6 +72,7 @@ export class ServerState {
 
   constructor(readonly options: NormalizedOptions) {
     this.scram = new ScramServer(options.users);
+    this.aws = new AwsAuthServer(options.awsCredentials);
   }
 
   get replicaSet(): boolean {

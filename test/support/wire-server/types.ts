@@ -24,6 +24,11 @@ export interface WireServerOptions {
    * With no users configured every authentication attempt fails with code 18.
    */
   users?: Array<{ username: string; password: string; db?: string /* default 'admin' */ }>;
+  /**
+   * AWS credentials whose MONGODB-AWS authentications are accepted: the server signs the client's STS
+   * GetCallerIdentity request again with them (@smithy/signature-v4) instead of calling STS.
+   */
+  awsCredentials?: Array<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>;
   /** default 30 */
   logicalSessionTimeoutMinutes?: number;
   /**
@@ -61,6 +66,16 @@ export interface RecordedConnection {
   appName?: string;
 }
 
+export interface RecordedAuthentication {
+  /** the user name (SCRAM) or the access key id (MONGODB-AWS) */
+  user: string;
+  mechanism: string;
+  ok: boolean;
+  connectionId: number;
+  /** why it was refused */
+  reason?: string;
+}
+
 export interface FailPoint {
   /** default: any command except handshake/hello/monitoring/auth commands */
   command?: string;
@@ -84,6 +99,8 @@ export interface WireServer {
   /** hello/isMaster incl. the initial handshake */
   readonly heartbeats: RecordedCommand[];
   readonly connections: RecordedConnection[];
+  /** every authentication conversation that ended (accepted or refused), in order */
+  readonly authentications: RecordedAuthentication[];
   openConnectionCount(): number;
   /** commands of a given name (helper) */
   commandsNamed(name: string): RecordedCommand[];
@@ -100,6 +117,13 @@ export interface WireServer {
    */
   blackhole(on?: boolean): void;
   setAdvertisedAddress(hostPort: string): void;
+  /**
+   * Changes a SCRAM user's password (adds the user if unknown), as `db.updateUser` does: new authentications
+   * check against it; connections already authenticated stay authenticated.
+   */
+  setPassword(username: string, password: string, db?: string): void;
+  /** The AWS credentials MONGODB-AWS accepts from now on (the ones before are no longer accepted). */
+  setAwsCredentials(accepted: Array<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>): void;
   /** committed documents of a collection (deep copies) */
   documents(db: string, collection: string): Document[];
   /** clear recorded commands/heartbeats/connections history (not data, not open sockets) */
