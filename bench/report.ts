@@ -83,6 +83,7 @@ function renderWarm(warm: WarmFigures): string {
   ];
   const rows = SETUP_NAMES.map((setup) => row(LABEL[setup], warm.setups[setup], setup === 'guide'));
   if (warm.withoutMiddy) rows.push(row(`*${warm.withoutMiddy.label}*`, warm.withoutMiddy));
+  if (warm.mongooseAdapter) rows.push(row(`*${warm.mongooseAdapter.label}*`, warm.mongooseAdapter));
   const steps = warm.breakdown.map((step, index) => [
     step.label,
     ms(step.handlerP50Ms),
@@ -95,7 +96,10 @@ function renderWarm(warm: WarmFigures): string {
     `${warm.replicas} warm containers per setup, ${warm.invocations} invocations each after a warm-up, interleaved across all the containers (the setups' and the breakdown's variants': a container's invocations are ${ms(warm.gapMs)} apart, the median gap). Each figure pools the invocations of a setup's ${warm.replicas} containers: identical containers differ by a few percent at the median (the **containers' p50** column), so a single pair of containers cannot resolve a 3 % target. **Handler** is the whole exported handler (middlewares included) timed inside the function with \`performance.now()\`: about what Lambda bills. **Invocation** is the round trip as the caller sees it (the Runtime API exchanges and the runtime client included, the same work for every setup).`,
     table(['setup', 'handler p50', 'handler p99', 'handler p50 vs guide', 'containers\' p50', 'invocation p50 / p99', 'invocation p50 vs guide', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
     ...(warm.withoutMiddy
-      ? ['The last row is not one of the four setups: it is the same library through `withMongo()`, the wrapper for handlers without middy (the same session and freeze/thaw lifecycle), in the same rotation. Its overhead over the guide is the library\'s own; the rest of the middleware\'s is middy\'s chain.']
+      ? ['The *italic* rows are not among the four setups. `withMongo()` is the same library without middy (the same session and freeze/thaw lifecycle), in the same rotation: its overhead over the guide is the library\'s own; the rest of the middleware\'s is middy\'s chain.']
+      : []),
+    ...(warm.mongooseAdapter
+      ? [`\`mongooseMiddleware()\` is mongoose through this library's adapter (serverless-mongodb/mongoose: the same lifecycle, a session per invocation, the model on a connection bound to the cached client), doing the mongoose setup's work: ${ratio(warm.mongooseAdapter.handlerP50Ms / warm.setups.mongoose.handlerP50Ms)} of mongoose-as-its-guide-shows-it at the handler's median, ${ratio(warm.mongooseAdapter.handlerP99Ms / warm.setups.mongoose.handlerP99Ms)} at p99.`]
       : []),
     'Where the library\'s warm time goes: from the guide to the library one part at a time, in the same rotation, each pooled over its containers like the setups. Each step\'s cost is the difference of two medians: a single step moves by ±20 µs from run to run, the total less.',
     table(['handler', 'p50', 'step', 'vs guide', 'what the step adds'], steps, ['l', 'r', 'r', 'r', 'l']),
@@ -109,6 +113,10 @@ function renderColdImports(cold: ColdImportFigures): string {
     const { plain, trimmed } = cold.setups[setup];
     return [LABEL[setup], sizeCell(plain), importCell(plain), sizeCell(trimmed), importCell(trimmed), ratio(trimmed.importMs / plain.importMs)];
   });
+  if (cold.mongooseAdapter) {
+    const { plain, trimmed } = cold.mongooseAdapter;
+    setupRows.push(['*mongoose through the adapter*', sizeCell(plain), importCell(plain), sizeCell(trimmed), importCell(trimmed), ratio(trimmed.importMs / plain.importMs)]);
+  }
   const handlerRows = (Object.entries(cold.handlers) as Array<[HandlerName, ColdImportFigures['handlers'][HandlerName]]>).map(([name, figures]) => [
     `\`${name}\``,
     sizeCell(figures.handler),
@@ -163,7 +171,7 @@ function renderFirstInvocation(first: FirstInvocationFigures): string {
 }
 
 function renderFreeze(freeze: FreezeFigures): string {
-  return ['## Freeze/thaw', `The freeze/thaw fault matrix (bench/freeze-thaw.ts, written to bench/freeze-thaw.md), for the four setups.`, freeze.table].join('\n\n');
+  return ['## Freeze/thaw', `The freeze/thaw fault matrix (bench/freeze-thaw.ts, written to bench/freeze-thaw.md), for the four setups and (**mongoose adapter**) mongoose through this library's adapter.`, freeze.table].join('\n\n');
 }
 
 function renderFootprint(footprint: FootprintFigures): string {

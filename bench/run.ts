@@ -144,13 +144,13 @@ if (sections.size === SECTIONS.length && !quick) await updateReadme(markdown);
 log(`done in ${Math.round(results.durationMs / 1000)} s: bench/RESULTS.md, bench/results.json${sections.size === SECTIONS.length && !quick ? ', README.md' : ''}`);
 log(`warmOverheadRatio ${results.warmOverheadRatio?.toFixed(3) ?? 'n/a'}, coldImportRatio ${results.coldImportRatio?.toFixed(3) ?? 'n/a'}`);
 
-/** The freeze/thaw matrix for the four setups, by bench/freeze-thaw.ts in a child process. */
+/** The freeze/thaw matrix for the four setups and mongoose through the adapter, by bench/freeze-thaw.ts in a child process. */
 async function runFreeze(): Promise<FreezeFigures> {
   const json = join(WORK_DIR, 'freeze-thaw.json');
   const args = [
     join(PROJECT_ROOT, 'scripts', 'run-ts.mjs'),
     join(PROJECT_ROOT, 'bench', 'freeze-thaw.ts'),
-    '--setups', SETUP_NAMES.join(','),
+    '--setups', [...SETUP_NAMES, 'mongoose adapter'].join(','),
     '--runs', String(settings.freezeRuns),
     '--timeout', String(settings.freezeTimeoutMs),
     '--json', json,

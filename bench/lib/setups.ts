@@ -28,13 +28,14 @@ export const FIXTURES = {
   'library-graceful': 'test/fixtures/bench/library-graceful.ts',
   'guide-middy': 'test/fixtures/bench/guide-middy.ts',
   'library-with-mongo': 'test/fixtures/bench/library-with-mongo.ts',
+  'mongoose-adapter': 'test/fixtures/bench/mongoose-adapter.ts',
 } as const;
 export type FixtureName = keyof typeof FIXTURES;
 
 export type BundleKind = 'plain' | 'trimmed';
 
 /** How each setup is deployed in the runtime figures. */
-export const DEPLOYED: Record<FixtureName, BundleKind> = { naive: 'plain', guide: 'plain', mongoose: 'plain', library: 'trimmed', 'library-graceful': 'trimmed', 'guide-middy': 'plain', 'library-with-mongo': 'trimmed' };
+export const DEPLOYED: Record<FixtureName, BundleKind> = { naive: 'plain', guide: 'plain', mongoose: 'plain', library: 'trimmed', 'library-graceful': 'trimmed', 'guide-middy': 'plain', 'library-with-mongo': 'trimmed', 'mongoose-adapter': 'trimmed' };
 
 export const WORK_DIR = join(PROJECT_ROOT, '.tmp', 'bench');
 

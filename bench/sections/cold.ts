@@ -41,6 +41,8 @@ export interface ColdImportFigures {
   handlers: Record<HandlerName, { handler: BundleFigure; bare: BundleFigure; ratio: number }>;
   /** The items handler built with the trims added one at a time. */
   trimSteps: Array<{ step: string; why: string } & BundleFigure>;
+  /** mongoose through this library's adapter (`serverless-mongodb/mongoose`), plain and trimmed (absent from older results). */
+  mongooseAdapter?: Record<BundleKind, BundleFigure>;
 }
 
 /** The items handler's builds, from the settings before the trims to the deployed ones. */
@@ -71,6 +73,7 @@ export async function runColdImports(helpers: BundleReportHelpers, node: string,
   for (const setup of SETUP_NAMES) {
     for (const kind of ['plain', 'trimmed'] as const) jobs.push({ key: `setup:${setup}:${kind}`, build: () => bundleFixture(setup, kind, helpers) });
   }
+  for (const kind of ['plain', 'trimmed'] as const) jobs.push({ key: `setup:mongoose-adapter:${kind}`, build: () => bundleFixture('mongoose-adapter', kind, helpers) });
   for (const [name, [handler, bare]] of Object.entries(HANDLERS)) {
     jobs.push({ key: `handler:${name}`, build: () => helpers.bundleFile(handler, join(out, `${name}.cjs`), handlerBuildOptions()) });
     jobs.push({ key: `bare:${name}`, build: () => helpers.bundleFile(bare, join(out, `${name}.bare.cjs`), helpers.plainBuildOptions()) });
@@ -90,7 +93,13 @@ export async function runColdImports(helpers: BundleReportHelpers, node: string,
       return [name, { handler, bare, ratio: handler.importMs / bare.importMs }];
     }),
   ) as ColdImportFigures['handlers'];
-  return { runs, setups, handlers, trimSteps: steps.map((step, index) => ({ step: step.step, why: step.why, ...of(`step:${index}`) })) };
+  return {
+    runs,
+    setups,
+    handlers,
+    trimSteps: steps.map((step, index) => ({ step: step.step, why: step.why, ...of(`step:${index}`) })),
+    mongooseAdapter: { plain: of('setup:mongoose-adapter:plain'), trimmed: of('setup:mongoose-adapter:trimmed') },
+  };
 }
 
 export interface FirstInvocationRow {

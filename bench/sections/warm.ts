@@ -69,6 +69,16 @@ export const WITHOUT_MIDDY: Subject & { label: string } = {
   label: 'library without middy, `withMongo()`',
 };
 
+/**
+ * mongoose through this library's adapter, measured in the same rotation, to set beside mongoose as its Lambda
+ * guide shows it (the `mongoose` setup): the same work through a model, with the invocation's session.
+ */
+export const MONGOOSE_ADAPTER: Subject & { label: string } = {
+  key: 'mongoose-adapter',
+  fixture: 'mongoose-adapter',
+  label: 'mongoose through the adapter, `mongooseMiddleware()`',
+};
+
 export interface WarmFigure {
   handlerP50Ms: number;
   handlerP99Ms: number;
@@ -90,6 +100,8 @@ export interface WarmFigures {
   breakdown: Array<{ key: string; label: string; adds: string } & WarmFigure>;
   /** {@link WITHOUT_MIDDY} (absent from results written before it was measured). */
   withoutMiddy?: { label: string } & WarmFigure;
+  /** {@link MONGOOSE_ADAPTER} (absent from results written before it was measured). */
+  mongooseAdapter?: { label: string } & WarmFigure;
 }
 
 interface Rig {
@@ -108,6 +120,7 @@ export async function runWarm(bundles: Map<FixtureName, BuiltBundle>, options: W
     ...SETUP_NAMES.map((setup) => ({ key: setup, fixture: setup })),
     ...BREAKDOWN.filter((step) => !SETUP_NAMES.includes(step.key as SetupName)),
     WITHOUT_MIDDY,
+    MONGOOSE_ADAPTER,
   ];
   const rigs: Rig[] = [];
   const gaps: number[] = [];
@@ -161,6 +174,7 @@ export async function runWarm(bundles: Map<FixtureName, BuiltBundle>, options: W
       setups: Object.fromEntries(SETUP_NAMES.map((setup) => [setup, figure(setup)])) as Record<SetupName, WarmFigure>,
       breakdown: BREAKDOWN.map(({ key, label, adds }) => ({ key, label, adds, ...figure(key) })),
       withoutMiddy: { label: WITHOUT_MIDDY.label, ...figure(WITHOUT_MIDDY.key) },
+      mongooseAdapter: { label: MONGOOSE_ADAPTER.label, ...figure(MONGOOSE_ADAPTER.key) },
     };
   } finally {
     for (const rig of rigs) {
