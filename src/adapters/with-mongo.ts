@@ -51,15 +51,6 @@ export function withMongo<TEvent, TResult, TContext extends object = Context, co
     const opened = openInvocation(plan, context as LambdaContextLike, event);
     const scope = opened instanceof Promise ? await opened : opened;
     const extended = Object.assign(context ?? {}, { mongo: scope.context }) as TContext & { mongo: MongoContextFor<TOptions> };
-    let result: TResult;
-    try {
-      result = await (scope.guarded ? runInInvocation(scope, () => handler(event, extended)) : handler(event, extended));
-    } catch (error) {
-      await scope.finish('error');
-      throw error;
-    }
-    const finishing = scope.finish('success');
-    if (finishing) await finishing;
-    return result;
+    return scope.settle(() => (scope.guarded ? runInInvocation(scope, () => handler(event, extended)) : handler(event, extended)));
   };
 }

@@ -4,6 +4,7 @@
  * use the invocation's) and, with `transaction: true`, inside `connection.transaction()`.
  */
 import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { Context } from 'aws-lambda';
 import type { ClientSession } from 'mongoose';
 import { openInvocation, prefetchClient } from '../../core/invocation/open.js';
 import { runInInvocation } from '../../core/invocation/guard.js';
@@ -43,10 +44,10 @@ import { planMongoose, type MongooseInvocationOptions, type MongoosePlan } from 
  * }, { connection, dbName: 'bank', transaction: true });
  * ```
  */
-export function withMongoose<TEvent, TResult, TContext extends object = LambdaContextLike, const TOptions extends MongooseInvocationOptions = MongooseInvocationOptions>(
+export function withMongoose<TEvent, TResult, TContext extends object = Context, const TOptions extends MongooseInvocationOptions = MongooseInvocationOptions>(
   handler: (event: TEvent, context: TContext & { mongoose: MongooseContextFor<TOptions> }) => Promise<TResult>,
   options?: TOptions,
-): (event: TEvent, context: TContext) => Promise<TResult> {
+): (event: TEvent, context: ContextWithoutMongoose<TContext>) => Promise<TResult> {
   const plan = planMongoose(options, 'withMongoose()');
   // mongoose's transaction() starts the session itself: the core runs the lifecycle without one.
   if (plan.transaction !== false) {
@@ -54,7 +55,7 @@ export function withMongoose<TEvent, TResult, TContext extends object = LambdaCo
     plan.core.transaction = false;
   }
   prefetchClient(plan.core);
-  return async function withMongooseHandler(event: TEvent, context: TContext): Promise<TResult> {
+  return async function withMongooseHandler(event: TEvent, context: ContextWithoutMongoose<TContext>): Promise<TResult> {
     const opened = openInvocation(plan.core, context as LambdaContextLike, event);
     const scope = opened instanceof Promise ? await opened : opened;
     let connection;
@@ -72,18 +73,12 @@ export function withMongoose<TEvent, TResult, TContext extends object = LambdaCo
       return runInInvocation(scope, als ? () => als.run({ session }, call) : call);
     };
     if (plan.transaction !== false) return runTransaction(plan, scope, connection, run);
-    let result: TResult;
-    try {
-      result = await run(scope.session as ClientSession | undefined, 1);
-    } catch (error) {
-      await scope.finish('error');
-      throw error;
-    }
-    const finishing = scope.finish('success');
-    if (finishing) await finishing;
-    return result;
+    return scope.settle(() => run(scope.session as ClientSession | undefined, 1));
   };
 }
+
+/** The context the wrapped handler takes: the caller's, without the `mongoose` the wrapper adds. */
+export type ContextWithoutMongoose<TContext> = TContext extends { mongoose: unknown } ? Omit<TContext, 'mongoose'> : TContext;
 
 /** Mongoose's `transactionAsyncLocalStorage`: model operations read their session from its store. */
 type SessionStorage = AsyncLocalStorage<{ session: ClientSession | undefined }>;

@@ -67,6 +67,23 @@ export class InvocationScope {
    * Returns nothing when all of it is done synchronously (no transaction, and the driver ended the session before
    * returning, as driver 7 does): the warm path then takes no trip through the microtask queue.
    */
+  /**
+   * Runs the invocation's work in this scope and finishes it: `finish('success')` after it resolves (a failed
+   * commit then throws), `finish('error')` after it rejects, and its error rethrown.
+   */
+  async settle<T>(work: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      await this.finish('error');
+      throw error;
+    }
+    const finishing = this.finish('success');
+    if (finishing) await finishing;
+    return result;
+  }
+
   finish(outcome: Outcome): Promise<void> | undefined {
     if (this.#state !== 'open') return undefined;
     this.#state = 'finishing';
