@@ -1,5 +1,6 @@
 /** The benchmark's results as markdown: bench/RESULTS.md and the README's Performance section. */
 import type { ColdImportFigures, FirstInvocationFigures, HandlerName } from './sections/cold.js';
+import type { SecureFirstFigures } from './sections/first-secure.js';
 import type { FootprintFigures } from './sections/footprint.js';
 import type { ScaleFigures } from './sections/scale.js';
 import type { WarmFigure, WarmFigures } from './sections/warm.js';
@@ -30,6 +31,7 @@ export interface BenchResults {
   warm?: WarmFigures;
   coldImports?: ColdImportFigures;
   firstInvocation?: FirstInvocationFigures;
+  firstInvocationSecure?: SecureFirstFigures;
   freeze?: FreezeFigures;
   footprint?: FootprintFigures;
   scale?: ScaleFigures;
@@ -55,6 +57,7 @@ export function renderResults(results: BenchResults): string {
   if (results.coldImports || results.firstInvocation) parts.push('## Cold start');
   if (results.coldImports) parts.push(renderColdImports(results.coldImports));
   if (results.firstInvocation) parts.push(renderFirstInvocation(results.firstInvocation));
+  if (results.firstInvocationSecure) parts.push(renderSecureFirstInvocation(results.firstInvocationSecure));
   if (results.freeze) parts.push(renderFreeze(results.freeze));
   if (results.footprint) parts.push(renderFootprint(results.footprint));
   if (results.scale) parts.push(renderScale(results.scale));
@@ -167,6 +170,27 @@ function renderFirstInvocation(first: FirstInvocationFigures): string {
     '### First invocation',
     `From starting the container to the response of its first invocation, median of ${first.runs} cold starts per row: **init** (process start to the runtime's first \`/next\`: loading the bundle, module scope) and the **first invocation** (event delivered as soon as the runtime asks for it, as in an on-demand cold start; in the last two rows 300 ms later, as for an environment initialized ahead of its event, the wait not counted). Then the same with the fault proxy delaying every exchange by ${rtt} ms (${first.oneWayLatencyMs} ms each way; the proxy delays data, not TCP handshakes); **round trips** = the added time ÷ ${rtt} ms: the request/response exchanges on the path to the first response.`,
     table(['setup', 'init', 'first invocation', 'total', `with ${rtt} ms round trips: init + invocation = total`, 'round trips', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']),
+  ].join('\n\n');
+}
+
+function renderSecureFirstInvocation(first: SecureFirstFigures): string {
+  const rtt = 2 * first.oneWayLatencyMs;
+  const byKey = new Map(first.rows.map((row) => [row.key, row]));
+  const rows = first.rows.map((row) => {
+    const guide = byKey.get(row.key.replace(/^library/, 'guide'));
+    return [
+      row.setup === 'library' ? `**${row.label}**` : row.label,
+      ms(row.totalMs),
+      ms(row.latencyTotalMs),
+      row.roundTrips.toFixed(1),
+      row.setup === 'library' && guide ? (row.roundTrips - guide.roundTrips).toFixed(1) : '',
+      row.failures === 0 ? '0' : `${row.failures} (${row.firstError ?? ''})`,
+    ];
+  });
+  return [
+    '### First invocation over TLS, with authentication',
+    `As Atlas connections are: TLS (the wire server with the test certificate, verified) and SCRAM-SHA-256 (a user and password) or MONGODB-AWS (the function's role credentials from the environment; the driver signs the STS request, the wire server verifies the signature). From starting the container to its first response, median of ${first.runs} cold starts per row, without and with ${rtt} ms round trips (bench/sections/first-secure.ts); **round trips** = the added time ÷ ${rtt} ms. The library's first call should cost the work (a findOne and an insertOne) plus the monitor's and the pool's handshakes (TCP, TLS 1.3, a hello carrying the first authentication step, the rest of the conversation) and nothing more: the **vs guide** column is what it adds over the bare driver doing the same.`,
+    table(['setup', 'total', `with ${rtt} ms round trips`, 'round trips', 'vs guide', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
   ].join('\n\n');
 }
 

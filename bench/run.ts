@@ -20,6 +20,7 @@ import { PROJECT_ROOT, stopAllLambdaContainers } from '../test/support/lambda-em
 import { bundleFixture, bundleReport, DEPLOYED, FIXTURES, SETUP_NAMES, SETUP_LABELS, WORK_DIR, type BuiltBundle, type FixtureName } from './lib/setups.js';
 import { renderResults, type BenchResults, type FreezeFigures } from './report.js';
 import { runColdImports, runFirstInvocations, FIRST_INVOCATION_ROWS } from './sections/cold.js';
+import { runSecureFirstInvocations } from './sections/first-secure.js';
 import { runFootprint } from './sections/footprint.js';
 import { runScale } from './sections/scale.js';
 import { runWarm } from './sections/warm.js';
@@ -119,6 +120,9 @@ try {
   if (sections.has('first')) {
     log(`first invocation: ${settings.firstRuns} runs per row, with ${2 * settings.oneWayLatencyMs} ms round trips and without`);
     results.firstInvocation = await runFirstInvocations(byKind, settings.firstRuns, settings.oneWayLatencyMs, log);
+    log(`first invocation over TLS with SCRAM-SHA-256 and MONGODB-AWS: ${settings.firstRuns} runs per row`);
+    // 25 ms each way: these rows' ~20 exchanges then add ~1 s, well above a cold start's noise on a busy machine.
+    results.firstInvocationSecure = await runSecureFirstInvocations(byKind, settings.firstRuns, Math.max(25, settings.oneWayLatencyMs), log);
   }
   if (sections.has('footprint')) {
     log(`connection footprint: ${settings.footprintInvocations} sequential invocations per container`);
