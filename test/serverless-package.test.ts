@@ -318,4 +318,24 @@ describe('serverless.yml packaged with osls', () => {
     ]);
     expect(prod.template.Resources.ItemsLambdaFunction?.Properties.Environment.Variables.AWS_LAMBDA_NODEJS_WORKER_COUNT).toBe('2');
   });
+
+  it('has an IAM-authentication stage: the functions\' roles as Atlas users, a connection string without a password', async () => {
+    // Act
+    const iam = await packageService('iam', [
+      '--stage',
+      'iam',
+      '--param=atlasProjectId=0123456789abcdef01234567',
+      '--param=atlasClusterName=cluster0',
+      '--param=atlasClusterHost=cluster0.abcde.mongodb.net',
+      '--param=atlasAccessListCidr=203.0.113.7/32',
+    ]);
+
+    // Assess
+    expect(iam.result.refused).toEqual([]);
+    expect(iam.template.Conditions).toMatchObject({ AtlasEnabled: { 'Fn::Not': [{ 'Fn::Equals': ['access-list', 'none'] }] }, AtlasAccessList: { 'Fn::Equals': ['access-list', 'access-list'] } });
+    expect(iam.template.Resources.AtlasApiDatabaseUser?.Properties).toMatchObject({ DatabaseName: '$external', AWSIAMType: 'ROLE', Username: { 'Fn::GetAtt': ['ApiFunctionsRole', 'Arn'] } });
+    const secret = JSON.stringify(iam.template.Resources.MongoUriSecret?.Properties.SecretString['Fn::If'][1]);
+    expect(secret).toContain('authMechanism=MONGODB-AWS');
+    expect(secret).not.toMatch(/:[^/@"]+@/);
+  });
 });
