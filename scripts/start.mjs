@@ -124,8 +124,9 @@ async function main() {
     await database.stop();
     process.exit(code);
   };
-  process.once('SIGINT', () => void stop(0));
-  process.once('SIGTERM', () => void stop(0));
+  // `npm start` execs this script (package.json), so the SIGINT or SIGTERM that npm forwards reaches it rather
+  // than a shell in between that would die and leave the server running; SIGHUP is a closed terminal.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(signal, () => void stop(0));
 
   try {
     if (database.kind !== 'uri') await seedAccounts(database.uri, dbName);

@@ -1,65 +1,131 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { closeMongoClient, ConnectionError, withMongo } from '../src/index.js';
 import { startDeadline } from '../src/core/invocation/deadline.js';
+import { PROJECT_ROOT } from './support/lambda-emulator/index.js';
 import { lambdaContext } from './support/lambda-context.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
-/** A Lambda context's clock: the time left until a fixed deadline `ms` from now. */
+/** A Lambda context's clock: the time left until a fixed deadline `ms` from now (Date.now(), faked in these tests). */
 function timeoutIn(ms: number): { getRemainingTimeInMillis: () => number } {
   const at = Date.now() + ms;
   return { getRemainingTimeInMillis: () => at - Date.now() };
 }
 
+/** Timers that keep this process's event loop alive (an unref'd timer is not listed). */
+function refedTimers(): number {
+  return process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+}
+
 describe('invocation deadline', () => {
-  it('fires the margin before the remaining time runs out, with a TimeoutError reason', async () => {
+  // The clock is injected: fake timers move Date.now() (the context's remaining time) and fire timers on demand.
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('fires the margin before the remaining time runs out, with a TimeoutError reason', () => {
     // Prepare
+    vi.useFakeTimers();
     const deadline = startDeadline(timeoutIn(150), 100);
+    const { signal } = deadline;
 
     // Act
-    await new Promise((resolve) => deadline.signal.addEventListener('abort', resolve, { once: true }));
+    vi.advanceTimersByTime(49);
+    const before = signal.aborted;
+    vi.advanceTimersByTime(1);
 
     // Assess
-    expect(deadline.signal.reason).toMatchObject({ name: 'TimeoutError' });
+    expect(before).toBe(false);
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toMatchObject({ name: 'TimeoutError' });
     expect(deadline.remainingMs()).toBe(0);
+    expect(deadline.expired()).toBe(false);
   });
 
   it('never fires without a Lambda context', () => {
+    vi.useFakeTimers();
     const deadline = startDeadline(undefined, 100);
+    vi.advanceTimersByTime(24 * 3_600_000);
     expect(deadline.remainingMs()).toBe(Number.POSITIVE_INFINITY);
     expect(deadline.signal.aborted).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('does not fire once disposed', async () => {
+  it('does not fire once disposed', () => {
+    // Prepare
+    vi.useFakeTimers();
     const deadline = startDeadline(timeoutIn(30), 0);
     const { signal } = deadline;
+
+    // Act
     deadline.dispose();
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    vi.advanceTimersByTime(60_000);
+
+    // Assess
     expect(signal.aborted).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('makes its timer only when the signal is read', () => {
+  it('schedules its timer only when the signal is read, and one however often it is read', () => {
     // Prepare
-    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    vi.useFakeTimers();
 
     // Act
     const deadline = startDeadline(timeoutIn(60_000), 500);
-    const untouched = setTimeoutSpy.mock.calls.length;
-    void deadline.signal;
-    void deadline.signal;
-    const read = setTimeoutSpy.mock.calls.length;
+    const untouched = vi.getTimerCount();
+    const first = deadline.signal;
+    const second = deadline.signal;
+    const read = vi.getTimerCount();
     deadline.dispose();
-    setTimeoutSpy.mockRestore();
 
     // Assess
     expect(untouched).toBe(0);
     expect(read).toBe(1);
+    expect(second).toBe(first);
   });
 
-  it('reads as aborted when first read after its moment', async () => {
+  it('reads as aborted when first read after its moment', () => {
+    // Prepare
+    vi.useFakeTimers();
     const deadline = startDeadline(timeoutIn(20), 0);
-    await new Promise((resolve) => setTimeout(resolve, 40));
+
+    // Act: the invocation's time passes before anyone reads the signal
+    vi.advanceTimersByTime(40);
+
+    // Assess
     expect(deadline.signal.aborted).toBe(true);
     expect(deadline.signal.reason).toMatchObject({ name: 'TimeoutError' });
+    expect(deadline.expired()).toBe(true);
+  });
+
+  it('keeps no event loop alive: its pending timer is unref\'d', () => {
+    // Prepare
+    const before = refedTimers();
+
+    // Act
+    const deadline = startDeadline(timeoutIn(60_000), 500);
+    void deadline.signal;
+    const pending = refedTimers();
+    deadline.dispose();
+
+    // Assess
+    expect(pending).toBe(before);
+  });
+
+  it('lets a process exit while a deadline a minute away is pending', { timeout: 20_000 }, async () => {
+    // Act: the child reads the signal of a deadline 59.5 s away and never disposes it; it ends only if nothing keeps its loop alive
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'scripts', 'run-ts.mjs'), 'test/fixtures/unref/pending-deadline.ts'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+    // Assess: exited by itself, before the test's timeout and long before the deadline
+    expect(code).toBe(0);
+    expect(output).toBe('pending: 59500 ms\n');
   });
 });
 

@@ -2,11 +2,13 @@
 // local mongod when there is one, else the wire test server, saying which in one line; then stopped by Ctrl-C.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './fixtures/handlers/bundle.js';
+import { procState } from './support/lambda-emulator/index.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
 interface Started {
@@ -16,17 +18,20 @@ interface Started {
   output: () => string;
 }
 
-const running = new Set<ChildProcess>();
+const children = new Set<ChildProcess>();
+/** Processes the tests saw below `npm start`: killed after each test should one outlive npm. */
+const grandchildren = new Set<number>();
 
-/** Runs `npm start`'s script until it prints its URL. */
-async function start(env: Record<string, string>): Promise<Started> {
+/** Runs `npm start`'s script (or `npm start` itself, `via: 'npm'`) until it prints its URL. */
+async function start(env: Record<string, string>, via: 'node' | 'npm' = 'node'): Promise<Started> {
   const { MONGODB_URI: _uri, MONGOD_BINARY: _binary, MONGOMS_SYSTEM_BINARY: _system, ...inherited } = process.env;
-  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.mjs')], {
+  const [command, args] = via === 'npm' ? ['npm', ['start']] : [process.execPath, [join(ROOT, 'scripts', 'start.mjs')]];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...inherited, PATH: dirname(process.execPath), PORT: '0', POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(child);
+  children.add(child);
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -49,6 +54,36 @@ async function start(env: Record<string, string>): Promise<Started> {
   return { child, url, databaseLine, output: () => output };
 }
 
+/** Every process below `pid` (Linux: /proc/<pid>/task/<pid>/children). */
+function descendantsOf(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone already
+  }
+  return children.flatMap((child) => [child, ...descendantsOf(child)]);
+}
+
+/** Whether a process still runs (a zombie does not). */
+function running(pid: number): boolean {
+  const state = procState(pid);
+  return state !== undefined && state !== 'Z' && state !== 'X';
+}
+
+/** Whether something accepts connections on the URL's port. */
+function listening(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** Ctrl-C, and how it ended. */
 async function interrupt(child: ChildProcess): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -64,8 +99,10 @@ async function request(url: string, method = 'GET', body?: string): Promise<{ st
 
 describe('npm start', () => {
   afterEach(() => {
-    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
-    running.clear();
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    children.clear();
+    for (const pid of grandchildren) if (running(pid)) process.kill(pid, 'SIGKILL');
+    grandchildren.clear();
   });
 
   it('serves the HTTP API against the wire test server when there is no MONGODB_URI and no mongod, and stops on Ctrl-C', async () => {
@@ -87,8 +124,28 @@ describe('npm start', () => {
     expect(listed).toMatchObject({ status: 200, body: { items: [{ id: created.body.id }], nextCursor: null } });
     expect(transferred).toMatchObject({ status: 201, body: { from: { id: 'alice', balance: 7_500 }, to: { id: 'bob', balance: 7_500 } } });
     expect(malformed).toEqual({ status: 400, body: { error: { code: 'MALFORMED_JSON', message: expect.any(String) } } });
-    expect(unknown).toEqual({ status: 404, body: { message: 'Not Found' } });
+    // The documented error shape, as the handlers answer
+    expect(unknown).toEqual({ status: 404, body: { error: { code: 'NOT_FOUND', message: expect.stringContaining('GET /nowhere') } } });
     expect(code).toBe(0);
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('run as `npm start`, stops when npm gets %s: the server process exits and its port closes', { timeout: 90_000 }, async (signal) => {
+    // Prepare: npm runs the script through a shell; note every process below npm
+    const service = await start({}, 'npm');
+    const npm = service.child.pid!;
+    const below = descendantsOf(npm);
+    for (const pid of below) grandchildren.add(pid);
+    expect(below.length).toBeGreaterThan(0);
+    expect(await listening(service.url)).toBe(true);
+    const npmExited = new Promise<void>((resolve) => service.child.once('exit', () => resolve()));
+
+    // Act: what a process manager or an IDE's stop button does (a terminal's Ctrl-C signals the whole group instead)
+    service.child.kill(signal);
+    await npmExited;
+
+    // Assess
+    await expect.poll(() => below.filter(running), { timeout: 15_000 }).toEqual([]);
+    expect(await listening(service.url)).toBe(false);
   });
 
   describe('with MONGODB_URI', () => {

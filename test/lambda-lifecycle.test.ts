@@ -20,8 +20,9 @@ describe('under the Lambda runtime: hot path, deadline, shutdown', () => {
   });
 
   it('sends no extra command per invocation on a hot container: the server sees only the handler’s commands', async () => {
-    // Prepare
-    const fn = await startLambdaContainer({ entry: 'test/fixtures/freeze/library.ts', env: { MONGODB_URI: server.uri } });
+    // Prepare: the probe is due only after a minute idle, so a stalled machine cannot turn a back-to-back gap into one
+    // (a library that pinged on every warm invocation would still show)
+    const fn = await startLambdaContainer({ entry: 'test/fixtures/freeze/library.ts', env: { MONGODB_URI: server.uri, FIXTURE_PROBE_AFTER_MS: '60000' } });
     await fn.invoke({ op: 'insertOne', name: 'cold' });
     server.clearRecords();
 
@@ -60,13 +61,10 @@ describe('under the Lambda runtime: hot path, deadline, shutdown', () => {
     // Act
     const result = await fn.invoke({});
 
-    // Assess: the handler got control back with time to answer
+    // Assess: the handler got control back and answered (the emulator kills a function at its timeout, as Lambda
+    // does: the result would be Sandbox.Timedout), and what aborted the query was the deadline, 500 ms early
     expect(result.ok).toBe(true);
-    expect(result.result).toMatchObject({ aborted: true, errorName: 'MongoOperationTimeoutError' });
-    const { remainingMs, elapsedMs } = result.result as { remainingMs: number; elapsedMs: number };
-    expect(remainingMs).toBeGreaterThan(0);
-    expect(remainingMs).toBeLessThanOrEqual(500);
-    expect(elapsedMs).toBeGreaterThanOrEqual(1_000);
+    expect(result.result).toMatchObject({ aborted: true, errorName: 'MongoOperationTimeoutError', reason: { name: 'TimeoutError', message: 'The invocation is 500 ms from its Lambda timeout' } });
   });
 
   it('closes the client on SIGTERM within the shutdown window when the internal extension is registered', async () => {

@@ -1,6 +1,6 @@
 // The library under the real Lambda Runtime Interface Client (Node 22, FaaS detected by the driver),
 // asserting what the MongoDB server saw and what the function logged.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startLambdaContainer, stopAllLambdaContainers } from './support/lambda-emulator/index.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
@@ -91,11 +91,15 @@ describe('under the Lambda runtime', () => {
     await fn.invoke({ action: 'insert', name: 'committed' });
     const failed = await fn.invoke({ action: 'insert-then-fail', name: 'aborted' });
 
-    // Assess
+    const found = await fn.invoke({ action: 'find' });
+
+    // Assess: the server committed the first invocation's transaction and was told to abort the second's; a later
+    // invocation reads only the committed document
     expect(failed.ok).toBe(false);
-    expect(server.documents('shop', 'items').map((item) => item.name)).toEqual(['committed']);
-    expect(server.commandsNamed('commitTransaction')).toHaveLength(1);
-    expect(server.commandsNamed('abortTransaction')).toHaveLength(1);
+    const [committedInsert, abortedInsert] = server.commandsNamed('insert');
+    expect(server.commandsNamed('commitTransaction').slice(0, 1)).toEqual([expect.objectContaining({ lsid: committedInsert?.lsid, txnNumber: committedInsert?.txnNumber })]);
+    expect(server.commandsNamed('abortTransaction')).toEqual([expect.objectContaining({ lsid: abortedInsert?.lsid, txnNumber: abortedInsert?.txnNumber })]);
+    expect(found).toMatchObject({ ok: true, result: { names: ['committed'] } });
   });
 
   it('fails a cold start cleanly while the server is down, and the next invocation connects once it is back', async () => {
@@ -116,10 +120,22 @@ describe('under the Lambda runtime', () => {
   });
 
   it('with prefetch: false connects at the first invocation instead of during init', async () => {
-    const fn = await container(MIDDY_FIXTURE, { FIXTURE_PREFETCH: 'false' });
-    expect(server.connections).toEqual([]);
-    await fn.invoke({ action: 'insert', name: 'a' });
-    expect(lifecycle(fn.jsonLogs()).slice(0, 2)).toEqual(['client.created', 'session.started']);
+    // Prepare: the fixture's init ends with a ping to a second server on a client made after mongo() (same driver);
+    // once init is over, a connect that mongo() had started would have reached this server first
+    const marker = await startWireServer();
+    onTestFinished(() => marker.stop());
+    const fn = await container(MIDDY_FIXTURE, { FIXTURE_PREFETCH: 'false', FIXTURE_INIT_MARKER_URI: marker.uri });
+    const duringInit = [...server.connections];
+
+    // Act
+    const first = await fn.invoke({ action: 'insert', name: 'a' });
+
+    // Assess: nothing reached the server before the first invocation; it connected then
+    expect(marker.commandsNamed('ping')).toHaveLength(1);
+    expect(duringInit).toEqual([]);
+    expect(first.ok).toBe(true);
+    expect(server.connections.length).toBeGreaterThan(0);
+    expect(fn.jsonLogs().find((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.created')).toMatchObject({ function_request_id: first.requestId });
   });
 
   it('runs withMongo handlers the same way', async () => {

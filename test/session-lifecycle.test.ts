@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MongoClient } from 'mongodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeMongoClient, TransactionError, withMongo } from '../src/index.js';
 import { mongo } from '../src/middy.js';
 import { CaptureLogger, errorText } from './support/capture-logger.js';
@@ -8,6 +9,23 @@ import { deferred, lambdaContext } from './support/lambda-context.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
 type Item = { _id?: unknown; name: string; n?: number };
+
+/** What a client reading the server now sees of a collection (the driver's view, not the fake's store). */
+async function visibleNames(server: WireServer, db: string, collection: string): Promise<string[]> {
+  const reader = new MongoClient(server.uri, { serverSelectionTimeoutMS: 2_000 });
+  try {
+    return (await reader.db(db).collection<Item>(collection).find({}).toArray()).map((doc) => doc.name);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** The lsids the server was sent in endSessions (a client sends its pooled sessions' ids when it closes). */
+function endedLsids(server: WireServer): string[] {
+  return server
+    .commandsNamed('endSessions')
+    .flatMap((command) => (command.body.endSessions as Array<{ id: { buffer: Uint8Array } }>).map((id) => Buffer.from(id.id.buffer).toString('hex')));
+}
 
 /** The lsids the server saw on the named commands, in order. */
 function lsidsOf(server: WireServer, name: string): Array<string | undefined> {
@@ -130,12 +148,13 @@ describe('middy middleware: one session per invocation, always ended', () => {
     // Act
     const error = await handler({}, lambdaContext()).catch((thrown: unknown) => thrown);
 
-    // Assess
+    // Assess: the server was told to abort the invocation's transaction, and a reader sees nothing of it
     expect(error).toMatchObject({ message: 'insufficient funds' });
-    expect(server.documents('bank', 'accounts')).toEqual([]);
     const [insert] = server.commandsNamed('insert');
-    expect(server.commandsNamed('abortTransaction')[0]).toMatchObject({ lsid: insert?.lsid, txnNumber: insert?.txnNumber });
+    expect(insert).toMatchObject({ startTransaction: true, autocommit: false });
+    expect(server.commandsNamed('abortTransaction')).toEqual([expect.objectContaining({ lsid: insert?.lsid, txnNumber: insert?.txnNumber })]);
     expect(server.commandsNamed('commitTransaction')).toHaveLength(0);
+    expect(await visibleNames(server, 'bank', 'accounts')).toEqual([]);
     expect(logger.events()).toEqual(['client.created', 'session.started', 'transaction.aborted', 'session.ended']);
   });
 
@@ -151,10 +170,17 @@ describe('middy middleware: one session per invocation, always ended', () => {
     // Act
     const error = await handler({}, lambdaContext()).catch((thrown: unknown) => thrown);
 
-    // Assess
+    // Assess: every abort the server got was for the invocation's transaction, none was a commit, a reader sees
+    // nothing, and the session was ended (its lsid reaches the server in endSessions when the client closes)
     expect(error).toMatchObject({ message: 'original failure' });
-    expect(server.documents('bank', 'accounts')).toEqual([]);
-    expect(logger.events()).toContain('session.ended');
+    const [insert] = server.commandsNamed('insert');
+    const aborts = server.commandsNamed('abortTransaction');
+    expect(aborts.length).toBeGreaterThan(0);
+    for (const abort of aborts) expect(abort).toMatchObject({ lsid: insert?.lsid, txnNumber: insert?.txnNumber });
+    expect(server.commandsNamed('commitTransaction')).toHaveLength(0);
+    expect(await visibleNames(server, 'bank', 'accounts')).toEqual([]);
+    await closeMongoClient();
+    await vi.waitFor(() => expect(endedLsids(server)).toContain(insert?.lsid));
   });
 
   it('throws a TransactionError when the commit fails, with the driver error as cause, and ends the session', async () => {
@@ -172,8 +198,14 @@ describe('middy middleware: one session per invocation, always ended', () => {
     // Assess
     expect(error).toBeInstanceOf(TransactionError);
     expect(error).toMatchObject({ code: 'COMMIT_FAILED', cause: { codeName: 'WriteConflict' } });
-    expect(server.documents('bank', 'accounts')).toEqual([]);
-    expect(logger.events().slice(-2)).toEqual(['transaction.commit.failed', 'session.ended']);
+    // the server was asked to commit the invocation's transaction, refused, and a reader sees none of its writes
+    const [insert] = server.commandsNamed('insert');
+    const commits = server.commandsNamed('commitTransaction');
+    expect(commits.length).toBeGreaterThan(0);
+    for (const commit of commits) expect(commit).toMatchObject({ lsid: insert?.lsid, txnNumber: insert?.txnNumber });
+    expect(await visibleNames(server, 'bank', 'accounts')).toEqual([]);
+    await closeMongoClient();
+    await vi.waitFor(() => expect(endedLsids(server)).toContain(insert?.lsid));
   });
 
   it('gives two concurrent invocations in one process distinct sessions', async () => {
@@ -223,9 +255,10 @@ describe('middy middleware: one session per invocation, always ended', () => {
       .use(mongo({ uri: server.uri, dbName: 'shop', logger, deadlineMarginMs: 0 }))
       .use({ before: () => (answerEarly ? 'cached response' : undefined) });
 
-    // Act
-    const early = await handler({}, lambdaContext(100));
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Act: the first invocation's remaining time (injected) runs out before the next one starts
+    let remainingMs = 100;
+    const early = await handler({}, { ...lambdaContext(), getRemainingTimeInMillis: () => remainingMs });
+    remainingMs = 0;
     answerEarly = false;
     const next = await handler({}, lambdaContext());
 
@@ -364,11 +397,17 @@ describe('withMongo: the same lifecycle without middy', () => {
       thaw: { settleAfterMs: 0, probeAfterMs: 1 },
     });
 
-    // Act
+    // Act: the clock moves 20 ms between the invocations (injected, not waited for)
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let second: unknown;
     const first = await handler({}, lambdaContext()).catch((error: unknown) => error);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    server.clearRecords();
-    const second = await handler({}, lambdaContext()).catch((error: unknown) => error);
+    try {
+      vi.setSystemTime(Date.now() + 20);
+      server.clearRecords();
+      second = await handler({}, lambdaContext()).catch((error: unknown) => error);
+    } finally {
+      vi.useRealTimers();
+    }
 
     // Assess: the second invocation saw the 20 ms gap (a ping), so the first one's lease was released
     expect(first).toMatchObject({ message: expect.stringMatching(/causalConsistency.*snapshot.*mutually exclusive/) });

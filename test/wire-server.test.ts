@@ -636,7 +636,8 @@ describe('wire server: monitoring', () => {
         vi.unstubAllEnvs();
       }
       await client.db('admin').command({ ping: 1 });
-      await sleep(1700);
+      // heartbeats after the handshake: wait for them rather than for a fixed time
+      await vi.waitFor(() => expect(succeeded.length).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
       await client.close();
 
       // Assess
@@ -676,7 +677,6 @@ describe('wire server: load', () => {
     const pool = Array.from({ length: clientCount }, () => clientFor(server, { maxPoolSize: 5 }));
 
     // Act
-    const started = Date.now();
     await Promise.all(
       pool.map(async (client, c) => {
         const coll = client.db('load').collection('docs');
@@ -684,12 +684,11 @@ describe('wire server: load', () => {
         expect(await coll.countDocuments({ c })).toBe(perClient);
       }),
     );
-    const elapsed = Date.now() - started;
 
-    // Assess
+    // Assess (a server that cannot keep up fails by the test's timeout; how fast it is belongs in a benchmark)
     expect(server.documents('load', 'docs')).toHaveLength(clientCount * perClient);
     expect(server.commandsNamed('insert')).toHaveLength(clientCount * perClient);
-    expect(elapsed).toBeLessThan(20_000);
+    expect(new Set(server.connections.map((connection) => connection.id)).size).toBeGreaterThanOrEqual(clientCount);
   });
 });
 

@@ -98,6 +98,16 @@ function writeResult(response, result) {
   response.writeHead(result.statusCode, headers).end(body);
 }
 
+/**
+ * A request no route of serverless.yml takes: answered in the handlers' documented error shape
+ * (`{ "error": { "code", "message" } }`, README "Errors"), so a client handles one shape for every 404.
+ */
+function sendNoRoute(response, method, path, routes) {
+  const known = [...new Set(routes.map((route) => `${route.method} ${route.path}`))].join(', ');
+  const message = `No route for ${method} ${path}; the routes are: ${known}`;
+  response.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message } }));
+}
+
 function sendGatewayError(response, statusCode, message) {
   response.writeHead(statusCode, { 'content-type': 'application/json' }).end(JSON.stringify({ message }));
 }
@@ -132,7 +142,7 @@ export async function startHttpApi({ routes, invoke, port = 3000, onRequest = ()
         }
         if (!matched) {
           status = 404;
-          sendGatewayError(response, 404, 'Not Found');
+          sendNoRoute(response, method, url.pathname, compiled);
           return;
         }
         const event = httpApiEvent({ ...matched, method, url, headers: request.headers, body: Buffer.concat(chunks), remoteAddress: request.socket.remoteAddress });
