@@ -9,6 +9,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeMongoClient, withMongo } from '../src/index.js';
 import type { ClientLease } from '../src/core/client/lease.js';
+import type { LinkWatch } from '../src/core/client/link.js';
 import { resolveClientConfig, type ResolvedClientConfig } from '../src/core/config/resolve.js';
 import { startDeadline, type InvocationDeadline } from '../src/core/invocation/deadline.js';
 import { checkAfterThaw, probeConnection, thawCheckDue, THAW_DEFAULTS } from '../src/core/invocation/thaw.js';
@@ -48,8 +49,15 @@ function fakeClient(answers: Answer[], onPing: (signal: AbortSignal | undefined)
     inFlight.push(pending);
     return pending;
   };
-  return { client: { db: () => ({ command }) } as unknown as MongoClient, pings };
+  // `on`/`off`: the probe listens for a new connection (which moves its deadline); the fake never makes one.
+  return { client: { db: () => ({ command }), on: () => undefined, off: () => undefined } as unknown as MongoClient, pings };
 }
+
+/**
+ * The link as the probe sees it: no round-trip time measured (loopback), so the probe's deadline is its
+ * `probeTimeoutMs` alone, as on the loopback the tests use.
+ */
+const LINK = { roundTripMs: 0, newConnectionRoundTrips: 3, servers: 1, sample: () => undefined } as unknown as LinkWatch;
 
 /** A lease on `client` that sat idle `idleMs` (the injected clock), and whether it was given back. */
 function fakeLease(client: MongoClient, idleMs: number, cold = false): ClientLease & { released: boolean } {
@@ -57,6 +65,9 @@ function fakeLease(client: MongoClient, idleMs: number, cold = false): ClientLea
     client,
     cold,
     idleMs,
+    link: LINK,
+    pendingCheck: undefined,
+    shareCheck: (check) => check(),
     released: false,
     release() {
       this.released = true;
@@ -103,7 +114,7 @@ describe('probeConnection: the verdict of the ping after a gap', () => {
     const fake = fakeClient(['ok']);
 
     // Act
-    const verdict = await probeConnection(fake.client, config(logger), 60_000, undefined, 5_000);
+    const verdict = await probeConnection(fake.client, config(logger), 60_000, undefined, 5_000, LINK);
 
     // Assess
     expect(verdict).toBe('healthy');
@@ -117,7 +128,7 @@ describe('probeConnection: the verdict of the ping after a gap', () => {
     const fake = fakeClient(['fail', 'ok']);
 
     // Act
-    const verdict = await probeConnection(fake.client, config(logger), 60_000, undefined, 5_000);
+    const verdict = await probeConnection(fake.client, config(logger), 60_000, undefined, 5_000, LINK);
 
     // Assess
     expect(verdict).toBe('healthy');
@@ -133,7 +144,7 @@ describe('probeConnection: the verdict of the ping after a gap', () => {
     const fake = fakeClient(['fail', 'fail', 'ok']);
 
     // Act
-    const verdict = await probeConnection(fake.client, config(), 60_000, undefined, 5_000);
+    const verdict = await probeConnection(fake.client, config(), 60_000, undefined, 5_000, LINK);
 
     // Assess
     expect(verdict).toBe('rebuild');
@@ -146,7 +157,7 @@ describe('probeConnection: the verdict of the ping after a gap', () => {
     const fake = fakeClient(['hang', 'ok']);
 
     // Act
-    const verdict = await probeConnection(fake.client, config(logger), 50, undefined, 5_000);
+    const verdict = await probeConnection(fake.client, config(logger), 50, undefined, 5_000, LINK);
 
     // Assess
     expect(verdict).toBe('rebuild');
@@ -160,7 +171,7 @@ describe('probeConnection: the verdict of the ping after a gap', () => {
     const fake = fakeClient(['hang', 'ok'], () => queueMicrotask(() => invocation.abort(new DOMException('deadline', 'TimeoutError'))));
 
     // Act
-    const verdict = await probeConnection(fake.client, config(), 60_000, invocation.signal, 5_000);
+    const verdict = await probeConnection(fake.client, config(), 60_000, invocation.signal, 5_000, LINK);
 
     // Assess
     expect(verdict).toBe('healthy');
@@ -174,7 +185,7 @@ describe('probeConnection: the verdict of the ping after a gap', () => {
     const fake = fakeClient(['fail', 'ok'], () => invocation.abort(new DOMException('deadline', 'TimeoutError')));
 
     // Act
-    const verdict = await probeConnection(fake.client, config(), 60_000, invocation.signal, 5_000);
+    const verdict = await probeConnection(fake.client, config(), 60_000, invocation.signal, 5_000, LINK);
 
     // Assess
     expect(verdict).toBe('healthy');
@@ -184,9 +195,9 @@ describe('probeConnection: the verdict of the ping after a gap', () => {
   it('reaches the same verdicts when the logger throws', { timeout: 10_000 }, async () => {
     // Act
     const verdicts = [
-      await probeConnection(fakeClient(['ok']).client, config(throwingLogger()), 60_000, undefined, 5_000),
-      await probeConnection(fakeClient(['fail', 'ok']).client, config(throwingLogger()), 60_000, undefined, 5_000),
-      await probeConnection(fakeClient(['hang']).client, config(throwingLogger()), 50, undefined, 5_000),
+      await probeConnection(fakeClient(['ok']).client, config(throwingLogger()), 60_000, undefined, 5_000, LINK),
+      await probeConnection(fakeClient(['fail', 'ok']).client, config(throwingLogger()), 60_000, undefined, 5_000, LINK),
+      await probeConnection(fakeClient(['hang']).client, config(throwingLogger()), 50, undefined, 5_000, LINK),
     ];
 
     // Assess
@@ -214,7 +225,7 @@ describe('probeConnection against a server that went silent (the real driver)', 
     const collecting = setInterval(collectGarbage, 20);
 
     // Act
-    const verdict = await probeConnection(client, { logger: new CaptureLogger(), secrets: [] } as unknown as ResolvedClientConfig, 200, invocation.signal, 5_000).finally(() => {
+    const verdict = await probeConnection(client, { logger: new CaptureLogger(), secrets: [] } as unknown as ResolvedClientConfig, 200, invocation.signal, 5_000, LINK).finally(() => {
       clearInterval(collecting);
       invocation.dispose();
     });
