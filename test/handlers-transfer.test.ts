@@ -46,7 +46,8 @@ describe('transfer handler', () => {
     const writes = [...rig.server.commandsNamed('findAndModify'), ...rig.server.commandsNamed('insert')];
     expect(writes).toHaveLength(3);
     expect(new Set(writes.map((command) => command.txnNumber))).toEqual(new Set([writes[0]?.txnNumber]));
-    expect(rig.server.commandsNamed('commitTransaction')).toHaveLength(1);
+    // the commit is the writes' transaction's: their lsid and txnNumber
+    expect(rig.server.commandsNamed('commitTransaction')).toEqual([expect.objectContaining({ lsid: writes[0]?.lsid, txnNumber: writes[0]?.txnNumber })]);
   });
 
   it('leaves no partial write when the receiving account is missing after the debit', async () => {
@@ -56,8 +57,9 @@ describe('transfer handler', () => {
     // Assess
     expect(response).toMatchObject({ statusCode: 404, body: { error: { code: 'NOT_FOUND', field: 'to' } } });
     // The debit was written in the transaction, then aborted with it.
-    expect(rig.server.commandsNamed('findAndModify').map((command) => command.body.query)).toEqual([{ _id: 'alice', balance: { $gte: 1_000 } }, { _id: 'carol' }]);
-    expect(rig.server.commandsNamed('abortTransaction')).toHaveLength(1);
+    const writes = rig.server.commandsNamed('findAndModify');
+    expect(writes.map((command) => command.body.query)).toEqual([{ _id: 'alice', balance: { $gte: 1_000 } }, { _id: 'carol' }]);
+    expect(rig.server.commandsNamed('abortTransaction')).toEqual([expect.objectContaining({ lsid: writes[0]?.lsid, txnNumber: writes[0]?.txnNumber })]);
     expect(rig.server.commandsNamed('commitTransaction')).toHaveLength(0);
     expect(balances()).toEqual({ alice: 10_000, bob: 5_000 });
     expect(rig.server.documents(DB, 'transfers')).toEqual([]);
@@ -72,8 +74,9 @@ describe('transfer handler', () => {
 
     // Assess
     expect(response).toMatchObject({ statusCode: 500, body: { error: { code: 'INTERNAL' } } });
-    expect(rig.server.commandsNamed('findAndModify')).toHaveLength(2);
-    expect(rig.server.commandsNamed('abortTransaction')).toHaveLength(1);
+    const writes = rig.server.commandsNamed('findAndModify');
+    expect(writes).toHaveLength(2);
+    expect(rig.server.commandsNamed('abortTransaction')).toEqual([expect.objectContaining({ lsid: writes[0]?.lsid, txnNumber: writes[0]?.txnNumber })]);
     expect(balances()).toEqual({ alice: 10_000, bob: 5_000 });
     expect(rig.server.documents(DB, 'transfers')).toEqual([]);
   });
