@@ -172,9 +172,9 @@ describe('code in the docs', () => {
       expect(docs.find((doc) => doc.file === file)?.blocks.length, file).toBeGreaterThan(0);
     }
     expect(examples.flatMap((source) => source.blocks).length).toBeGreaterThan(20);
+    expect(diagnostics).toEqual([]);
     expect(examples.flatMap((source) => source.unfenced)).toEqual([]);
     expect(docs.reduce((sum, doc) => sum + doc.skipped, 0)).toBeLessThanOrEqual(3);
-    expect(diagnostics).toEqual([]);
   }, 180_000);
 
   it('the harness rejects a block that does not compile (a wrong type, an export the package does not have)', () => {
