@@ -6,10 +6,11 @@
 // resolve from the project's node_modules/, as a consumer's would.
 //
 // A block marked ```ts no-check is skipped (CONTRIBUTING.md, "Code in the docs", says when that is allowed); the
-// test also asserts that the harness rejects a broken block, and that the README's API table names every export.
+// test also asserts that the harness rejects a broken block, that the README's API table names every export, and
+// that every relative link of the docs reaches an existing file (and heading).
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -228,5 +229,30 @@ describe('code in the docs', () => {
     expect(Object.keys(exportsField).filter((key) => key !== './package.json').map((key) => (key === '.' ? 'index' : key.slice(2))).sort()).toEqual([...ENTRIES].sort());
     expect(api.length).toBeGreaterThan(0);
     expect(missing).toEqual([]);
+  });
+
+  it('every relative link of README.md, CONTRIBUTING.md, CHANGELOG.md, SECURITY.md and docs/** reaches a file, and a #heading of it', () => {
+    // Prepare: GitHub's heading anchors (lower case, punctuation dropped, spaces as dashes), outside code blocks
+    const prose = (file: string) => readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+    const anchorsOf = (file: string) => new Set([...prose(file).matchAll(/^#+ (.*)$/gm)].map((match) => match[1]!.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
+    const files = [...markdownFiles(), 'CHANGELOG.md', 'SECURITY.md'];
+
+    // Act
+    const broken = files.flatMap((file) =>
+      [...prose(join(root, file)).matchAll(/\]\(([^)\s]+)\)/g)]
+        .map((match) => match[1]!)
+        .filter((link) => !/^[a-z]+:/.test(link))
+        .filter((link) => {
+          const [path, anchor] = link.split('#');
+          const target = path ? join(dirname(join(root, file)), path) : join(root, file);
+          if (!existsSync(target)) return true;
+          return anchor !== undefined && target.endsWith('.md') && !anchorsOf(target).has(anchor);
+        })
+        .map((link) => `${file}: ${link}`),
+    );
+
+    // Assess
+    expect(files.length).toBeGreaterThan(15);
+    expect(broken).toEqual([]);
   });
 });
