@@ -1,4 +1,4 @@
-/** The benchmark's results as markdown: bench/RESULTS.md and the README's Performance section. */
+/** The benchmark's results as markdown: bench/RESULTS.md and docs/performance.md (between its bench markers). */
 import type { ColdImportFigures, FirstInvocationFigures, HandlerName } from './sections/cold.js';
 import type { SecureFirstFigures } from './sections/first-secure.js';
 import type { FootprintFigures } from './sections/footprint.js';
@@ -229,7 +229,7 @@ function renderScale(scale: ScaleFigures): string {
   ]);
   return [
     '## Scale',
-    `K containers started at once against one server, each a burst of ${scale.burst} sequential invocations (all containers concurrently), then all retired as above (the library with \`await enableGracefulShutdown()\`, as its README shows). On 2 cores the containers compete for CPU: read failures and connections, not times.`,
+    `K containers started at once against one server, each a burst of ${scale.burst} sequential invocations (all containers concurrently), then all retired as above (the library with \`await enableGracefulShutdown()\`, as docs/deadline-and-shutdown.md shows). On 2 cores the containers compete for CPU: read failures and connections, not times.`,
     table(['setup', 'containers', 'invocations', 'failed', 'peak server connections', 'sockets opened', 'sessions used / left open', 'wall time'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
   ].join('\n\n');
 }

@@ -7,7 +7,7 @@
 //     [--import-runs 21] [--first-runs 7] [--latency 5] [--freeze-runs 10] [--freeze-timeout 15000]
 //     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--quick] [--render]
 //
-// Writes bench/RESULTS.md and bench/results.json, and the README's Performance section (a full run only). Sections run
+// Writes bench/RESULTS.md and bench/results.json, and docs/performance.md between its bench markers (a full run only). Sections run
 // one after another (never two at once: they would share the two cores). Medians and ratios are what to read: on a
 // noisy machine absolute times are context.
 import { execFile } from 'node:child_process';
@@ -42,7 +42,7 @@ const { values } = parseArgs({
     scale: { type: 'string', default: '25,50' },
     burst: { type: 'string', default: '10' },
     quick: { type: 'boolean', default: false },
-    // Re-render bench/RESULTS.md and the README section from bench/results.json, measuring nothing.
+    // Re-render bench/RESULTS.md and docs/performance.md's section from bench/results.json, measuring nothing.
     render: { type: 'boolean', default: false },
   },
 });
@@ -51,7 +51,7 @@ if (values.render) {
   const saved = JSON.parse(await readFile(join(PROJECT_ROOT, 'bench', 'results.json'), 'utf8')) as BenchResults;
   const rendered = renderResults(saved);
   await writeFile(join(PROJECT_ROOT, 'bench', 'RESULTS.md'), `# Benchmark results\n\n${rendered}\n`);
-  await updateReadme(rendered);
+  await updatePerformancePage(rendered);
   process.exit(0);
 }
 
@@ -144,8 +144,8 @@ results.durationMs = Date.now() - startedAt;
 const markdown = renderResults(results);
 await writeFile(join(PROJECT_ROOT, 'bench', 'RESULTS.md'), `# Benchmark results\n\n${markdown}\n`);
 await writeFile(join(PROJECT_ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-if (sections.size === SECTIONS.length && !quick) await updateReadme(markdown);
-log(`done in ${Math.round(results.durationMs / 1000)} s: bench/RESULTS.md, bench/results.json${sections.size === SECTIONS.length && !quick ? ', README.md' : ''}`);
+if (sections.size === SECTIONS.length && !quick) await updatePerformancePage(markdown);
+log(`done in ${Math.round(results.durationMs / 1000)} s: bench/RESULTS.md, bench/results.json${sections.size === SECTIONS.length && !quick ? ', docs/performance.md' : ''}`);
 log(`warmOverheadRatio ${results.warmOverheadRatio?.toFixed(3) ?? 'n/a'}, coldImportRatio ${results.coldImportRatio?.toFixed(3) ?? 'n/a'}`);
 
 /** The freeze/thaw matrix for the four setups and mongoose through the adapter, by bench/freeze-thaw.ts in a child process. */
@@ -164,13 +164,13 @@ async function runFreeze(): Promise<FreezeFigures> {
   return JSON.parse(await readFile(json, 'utf8')) as FreezeFigures;
 }
 
-async function updateReadme(section: string): Promise<void> {
-  const file = join(PROJECT_ROOT, 'README.md');
+/** Writes the rendered results into docs/performance.md between its bench markers (the page's headings are `##`, as rendered). */
+async function updatePerformancePage(section: string): Promise<void> {
+  const file = join(PROJECT_ROOT, 'docs', 'performance.md');
   const [start, end] = ['<!-- bench:start -->', '<!-- bench:end -->'];
-  const readme = await readFile(file, 'utf8');
-  if (!readme.includes(start) || !readme.includes(end)) return;
-  const before = readme.slice(0, readme.indexOf(start) + start.length);
-  const after = readme.slice(readme.indexOf(end));
-  // One heading level below the README's `## Performance`.
-  await writeFile(file, `${before}\n${section.replace(/^(#{2,}) /gm, '$1# ')}\n${after}`);
+  const page = await readFile(file, 'utf8');
+  if (!page.includes(start) || !page.includes(end)) throw new Error(`${file} has no ${start} … ${end} markers: restore them to write the results there`);
+  const before = page.slice(0, page.indexOf(start) + start.length);
+  const after = page.slice(page.indexOf(end));
+  await writeFile(file, `${before}\n${section}\n${after}`);
 }

@@ -12,7 +12,8 @@
  *   its connect there, as during a Lambda init). Runs are interleaved across bundles so that machine noise
  *   spreads evenly.
  *
- * Writes the table to docs/bundle-report.md and into README.md between its bundle-report markers.
+ * Prints the table and writes it to .tmp/bundle-report/report.md: a quick re-measure of the handler rows of
+ * docs/performance.md, whose committed figures are `npm run bench`'s only (one dated figure per bundle).
  * `measureColdImports()` and the statistics helpers are exported for `npm run bench`.
  */
 import { execFile } from 'node:child_process';
@@ -31,9 +32,7 @@ const require = createRequire(import.meta.url);
 const { handlerBuildOptions } = require('../esbuild.config.cjs');
 
 const OUT_DIR = join(ROOT, '.tmp', 'bundle-report');
-const REPORT = join(ROOT, 'docs', 'bundle-report.md');
-const EXAMPLES = join(ROOT, 'README.md');
-const MARKERS = ['<!-- bundle-report:start -->', '<!-- bundle-report:end -->'];
+const REPORT = join(OUT_DIR, 'report.md');
 const MIN_RUNS = 15;
 
 /** The bare-driver baseline of each handler module. */
@@ -158,18 +157,12 @@ async function main() {
     '|---|---:|---:|---:|---:|---:|',
     ...rows,
     '',
-    'The bare-driver baselines (test/fixtures/handlers/bare-driver/) make the same database calls with `mongodb` alone: no serverless-mongodb, middy, Powertools Logger or validation; they construct their `MongoClient` at module scope. The handlers\' client is created by the middleware during the import (`prefetch`, on under Lambda), which also starts connecting: that work counts on the handler side here, while the bare driver does it in its first invocation. Most of each bundle and of its import is the driver; the trims and what they save are described under Performance.',
+    'The bare-driver baselines (test/fixtures/handlers/bare-driver/) make the same database calls with `mongodb` alone: no serverless-mongodb, middy, Powertools Logger or validation; they construct their `MongoClient` at module scope. The handlers\' client is created by the middleware during the import (`prefetch`, on under Lambda), which also starts connecting: that work counts on the handler side here, while the bare driver does it in its first invocation. Most of each bundle and of its import is the driver; the trims and what they save are in docs/performance.md.',
   ].join('\n');
 
-  await mkdir(join(ROOT, 'docs'), { recursive: true });
+  await mkdir(OUT_DIR, { recursive: true });
   await writeFile(REPORT, `# Bundle size and cold import time of the example handlers\n\n${table}\n`);
-  const examples = await readFile(EXAMPLES, 'utf8').catch(() => undefined);
-  if (examples?.includes(MARKERS[0]) && examples.includes(MARKERS[1])) {
-    const [before] = examples.split(MARKERS[0]);
-    const after = examples.split(MARKERS[1])[1];
-    await writeFile(EXAMPLES, `${before}${MARKERS[0]}\n${table}\n${MARKERS[1]}${after}`);
-  }
-  process.stdout.write(`${table}\n\nWritten to ${REPORT}${examples?.includes(MARKERS[0]) ? ' and README.md' : ''}\n`);
+  process.stdout.write(`${table}\n\nWritten to ${REPORT} (docs/performance.md keeps the figures of \`npm run bench\`)\n`);
 }
 
 // Run as a script (not when `npm run bench` imports the helpers).

@@ -22,7 +22,7 @@ export interface ScaleFigures {
   }>;
 }
 
-/** The library runs as its README shows it with graceful shutdown; the others as their guides show them. */
+/** The library runs as docs/deadline-and-shutdown.md shows it with graceful shutdown; the others as their guides show them. */
 const FIXTURE_OF: Record<SetupName, FixtureName> = { naive: 'naive', guide: 'guide', mongoose: 'mongoose', library: 'library-graceful' };
 
 export async function runScale(bundles: Map<FixtureName, BuiltBundle>, sizes: number[], burst: number, log: (line: string) => void): Promise<ScaleFigures> {

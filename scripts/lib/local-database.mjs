@@ -62,14 +62,17 @@ async function waitForHello(uri, child, deadline) {
   }
 }
 
-/** Starts `binary` as a one-member replica set on a free loopback port. */
-export async function startMongod(binary, workDir) {
+/**
+ * Starts `binary` as a one-member replica set on a free loopback port.
+ * @param {string[]} [extraArgs] more mongod arguments (the real-server test lane adds `--setParameter enableTestCommands=1`)
+ */
+export async function startMongod(binary, workDir, extraArgs = []) {
   await mkdir(workDir, { recursive: true });
   const dbPath = await mkdtemp(join(workDir, 'mongod-'));
   const port = await freePort();
   const logFile = join(dbPath, 'mongod.log');
   const log = openSync(logFile, 'a');
-  const child = spawn(binary, ['--dbpath', dbPath, '--port', String(port), '--bind_ip', '127.0.0.1', '--replSet', REPLICA_SET, '--quiet'], {
+  const child = spawn(binary, ['--dbpath', dbPath, '--port', String(port), '--bind_ip', '127.0.0.1', '--replSet', REPLICA_SET, '--quiet', ...extraArgs], {
     stdio: ['ignore', log, log],
   });
   closeSync(log);

@@ -21,11 +21,12 @@ export type MongoMiddlewareOptions = MongoInvocationOptions;
  * import middy from '@middy/core';
  * import { Logger } from '@aws-lambda-powertools/logger';
  * import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
- * import { mongo } from 'serverless-mongodb/middy';
+ * import type { Context } from 'aws-lambda';
+ * import { mongo, type MongoContext } from 'serverless-mongodb/middy';
  *
  * const logger = new Logger();
  *
- * export const handler = middy(async (event: { id: string }, context) => {
+ * export const handler = middy(async (event: { id: string }, context: Context & { mongo: MongoContext }) => {
  *   const { db, session } = context.mongo;
  *   return db.collection('items').findOne({ id: event.id }, { session });
  * })

@@ -56,10 +56,15 @@ let enabled: Promise<void> | undefined;
  *
  * @example
  * ```ts
+ * import middy from '@middy/core';
+ * import type { Context } from 'aws-lambda';
  * import { enableGracefulShutdown } from 'serverless-mongodb';
+ * import { mongo, type MongoContext } from 'serverless-mongodb/middy';
  *
- * await enableGracefulShutdown(); // module scope, ESM top-level await
- * export const handler = middy(fn).use(mongo());
+ * await enableGracefulShutdown(); // module scope, ESM top-level await: the handler must be an ES module
+ * const countItems = async (_event: unknown, context: Context & { mongo: MongoContext }) =>
+ *   context.mongo.db.collection('items').countDocuments({}, { session: context.mongo.session });
+ * export const handler = middy(countItems).use(mongo());
  * ```
  */
 export function enableGracefulShutdown(options?: GracefulShutdownOptions): Promise<void> {

@@ -86,8 +86,13 @@ const ERROR_NAMES = new Set(['ServerlessMongoError', 'ConfigurationError', 'Conn
  *
  * @example
  * ```ts
- * try { await getMongoClient(); } catch (error) {
- *   if (isServerlessMongoError(error) && error.code === 'MISSING_URI') { ... }
+ * import { getMongoClient, isServerlessMongoError } from 'serverless-mongodb';
+ *
+ * try {
+ *   await getMongoClient();
+ * } catch (error) {
+ *   if (isServerlessMongoError(error) && error.code === 'MISSING_URI') console.error('Set MONGODB_URI:', error.message);
+ *   else throw error;
  * }
  * ```
  */

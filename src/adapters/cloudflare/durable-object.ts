@@ -32,6 +32,10 @@ export interface DurableObjectMongo {
  * import { DurableObject } from 'cloudflare:workers';
  * import { createDurableObjectMongo } from 'serverless-mongodb/cloudflare';
  *
+ * interface Env {
+ *   MONGODB_URI: string;
+ * }
+ *
  * export class MongoPool extends DurableObject<Env> {
  *   readonly #mongo = createDurableObjectMongo({ dbName: 'shop' });
  *

@@ -27,12 +27,13 @@ export type MongooseContextFor<TOptions> = TOptions extends { session: false } ?
  * ```ts
  * import middy from '@middy/core';
  * import mongoose from 'mongoose';
- * import { mongooseMiddleware } from 'serverless-mongodb/mongoose';
+ * import type { Context } from 'aws-lambda';
+ * import { mongooseMiddleware, type MongooseContext } from 'serverless-mongodb/mongoose';
  *
  * const connection = mongoose.createConnection();
  * const Item = connection.model('Item', new mongoose.Schema({ name: String }));
  *
- * export const handler = middy(async (event: { name: string }, context) => {
+ * export const handler = middy(async (event: { name: string }, context: Context & { mongoose: MongooseContext }) => {
  *   const { session } = context.mongoose;
  *   return Item.findOne({ name: event.name }, null, { session }).lean();
  * }).use(mongooseMiddleware({ connection, dbName: 'shop' }));

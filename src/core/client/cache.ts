@@ -254,6 +254,9 @@ function managedInstancesRecord(config: ResolvedClientConfig, client: MongoClien
  *
  * @example
  * ```ts
+ * import { closeMongoClient } from 'serverless-mongodb';
+ *
+ * // A long-running process (Deno, a container, a script); on Lambda use enableGracefulShutdown().
  * process.on('SIGTERM', async () => { await closeMongoClient(); process.exit(0); });
  * ```
  */

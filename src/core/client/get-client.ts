@@ -27,7 +27,7 @@ import { connectAfterRejection, isAuthenticationFailure } from './rotation.js';
  *
  * export const handler = async (event: { id: string }) => {
  *   const client = await getMongoClient(); // MONGODB_URI from the environment
- *   return client.db('shop').collection('orders').findOne({ _id: event.id });
+ *   return client.db('shop').collection<{ _id: string; total: number }>('orders').findOne({ _id: event.id });
  * };
  * ```
  */

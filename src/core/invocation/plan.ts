@@ -50,7 +50,15 @@ export interface MongoInvocationOptions extends MongoClientConfig {
    * A pool per tenant: the connection string (and database) of this invocation, chosen from its event. Each
    * distinct URI gets a cached client of its own; bound how many stay open with `configureClientCache({ maxClients })`.
    * For a database per tenant on one pool, use `context.mongo.dbFor(name)` instead.
-   * @example tenant: (event: { tenantId: string }) => ({ uri: process.env[`MONGODB_URI_${event.tenantId}`]! })
+   * @example
+   * ```ts
+   * import { configureClientCache, withMongo } from 'serverless-mongodb';
+   *
+   * configureClientCache({ maxClients: 20 });
+   * export const handler = withMongo(async (event: { tenantId: string }, context) => context.mongo.db.collection('orders').countDocuments({}, { session: context.mongo.session }), {
+   *   tenant: (event: { tenantId: string }) => ({ uri: process.env[`MONGODB_URI_${event.tenantId}`]!, dbName: event.tenantId }),
+   * });
+   * ```
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the handler's event type is the caller's
   tenant?: (event: any, context: LambdaContextLike | undefined) => TenantTarget;

@@ -89,11 +89,18 @@ export class MongoHttpError extends Error {
  *
  * @example
  * ```ts
- * try {
- *   await items.insertOne({ _id: 'A1' });
- * } catch (error) {
- *   if (isMongoHttpError(error) && error.code === 'DUPLICATE_KEY') return new Response('exists', { status: 409 });
- *   throw error;
+ * import { createHttpClient, isMongoHttpError } from 'serverless-mongodb/http';
+ *
+ * const items = createHttpClient({ url: process.env.MONGODB_HTTP_URL!, secret: process.env.MONGODB_HTTP_SECRET! }).db('shop').collection('items');
+ *
+ * export async function createItem(): Promise<Response> {
+ *   try {
+ *     await items.insertOne({ _id: 'A1' });
+ *     return new Response('created', { status: 201 });
+ *   } catch (error) {
+ *     if (isMongoHttpError(error) && error.code === 'DUPLICATE_KEY') return new Response('exists', { status: 409 });
+ *     throw error;
+ *   }
  * }
  * ```
  */

@@ -122,7 +122,7 @@ function walk(value: unknown, where: string, depth: number): void {
   }
   if (!isDocument(value)) {
     // BSON values that carry documents: a DBRef's $id and extra fields, a Code's $scope (the server stores or compares
-    // them, but the README promises these keys are refused anywhere).
+    // them, but docs/http/handler.md promises these keys are refused anywhere).
     const inner = bsonContents(value);
     if (inner !== undefined) walk(inner, where, depth + 1);
     return;

@@ -88,6 +88,10 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import { signRequest } from 'serverless-mongodb/http';
+ *
+ * const baseUrl = process.env.MONGODB_HTTP_URL!; // the Function URL, without a trailing slash
+ * const secret = process.env.MONGODB_HTTP_SECRET!;
  * const body = JSON.stringify({ filter: { sku: 'A1' } });
  * const headers = await signRequest({ method: 'POST', pathWithQuery: '/shop/items/findOne', body }, secret);
  * await fetch(`${baseUrl}/shop/items/findOne`, { method: 'POST', body, headers: { ...headers, 'content-type': 'application/json' } });
@@ -120,12 +124,7 @@ export interface VerifyOptions {
  * Verifies a signed request: headers present and well-formed, timestamp inside the window, HMAC right
  * under one of the secrets (compared in constant time by Web Crypto's `verify`), nonce never seen. The
  * nonce is only remembered once the signature is valid, so unsigned traffic cannot fill the cache.
- *
- * @example
- * ```ts
- * const result = await verifyRequest({ method, pathWithQuery, body, headers }, { secrets: [secret], replayCache });
- * if (!result.ok) return { statusCode: 401, body: result.message };
- * ```
+ * Internal (the handler's; no entry exports it): `(await verifyRequest(request, { secrets, replayCache })).ok`.
  */
 export async function verifyRequest(
   request: SignableRequest & { headers: Readonly<Record<string, string | undefined>> },
@@ -182,8 +181,10 @@ export async function verifyRequest(
  *
  * @example
  * ```ts
- * const replayCache = new MemoryReplayCache({ maxEntries: 10_000 });
- * await verifyRequest(request, { secrets: [secret], replayCache }); // a second identical request: REPLAYED
+ * import { createHttpHandler, MemoryReplayCache } from 'serverless-mongodb/http-handler';
+ *
+ * // A smaller cache than the default 100 000 nonces: past 10 000 live nonces, requests get 503 UNAVAILABLE.
+ * export const handler = createHttpHandler({ allow: { shop: ['items'] }, replayCache: new MemoryReplayCache({ maxEntries: 10_000 }) });
  * ```
  */
 export class MemoryReplayCache implements ReplayCache {

@@ -18,6 +18,8 @@ export const LOG_LEVEL_ENV = ['POWERTOOLS_LOG_LEVEL', 'LOG_LEVEL'] as const;
  *
  * @example
  * ```ts
+ * import { createConsoleLogger } from 'serverless-mongodb/cloudflare';
+ *
  * const logger = createConsoleLogger();
  * logger.info('Created and connected a MongoDB client', { mongodb: { event: 'client.created' } });
  * // {"level":"INFO","message":"Created and connected a MongoDB client","timestamp":"...","mongodb":{"event":"client.created"}}

@@ -109,6 +109,8 @@ const URI_PATTERN = /\bmongodb(?:\+srv)?:\/\/[^\s"'`<>]+/gi;
  *
  * @example
  * ```ts
+ * import { redactUri } from 'serverless-mongodb';
+ *
  * redactUri('mongodb://app:pa55@db.example.net/orders?appName=api&tlsCertificateKeyFilePassword=k'); // 'mongodb://app:****@db.example.net/orders?appName=api&tlsCertificateKeyFilePassword=****'
  * ```
  */
@@ -180,12 +182,8 @@ export function addSecret(secrets: string[], secret: string | undefined): void {
 }
 
 /**
- * Redacts every connection string found in `text` and every occurrence of the given secrets.
- *
- * @example
- * ```ts
- * redactText('cannot reach mongodb://a:b0b@h/x', []); // 'cannot reach mongodb://a:****@h/x'
- * ```
+ * Redacts every connection string found in `text` and every occurrence of the given secrets: internal, e.g.
+ * `redactText('cannot reach mongodb://a:b0b@h/x', [])` gives `'cannot reach mongodb://a:****@h/x'`.
  */
 export function redactText(text: string, secrets: readonly string[] = []): string {
   let result = text.replace(URI_PATTERN, (uri) => redactUri(uri));
