@@ -2,9 +2,9 @@
 // local mongod when there is one, else the wire test server, saying which in one line; then stopped by Ctrl-C.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './fixtures/handlers/bundle.js';
@@ -25,10 +25,12 @@ const grandchildren = new Set<number>();
 /** Runs `npm start`'s script (or `npm start` itself, `via: 'npm'`) until it prints its URL. */
 async function start(env: Record<string, string>, via: 'node' | 'npm' = 'node'): Promise<Started> {
   const { MONGODB_URI: _uri, MONGOD_BINARY: _binary, MONGOMS_SYSTEM_BINARY: _system, ...inherited } = process.env;
-  const [command, args] = via === 'npm' ? ['npm', ['start']] : [process.execPath, [join(ROOT, 'scripts', 'start.mjs')]];
+  // npm's own CLI under this test's Node: the Node 22 lane's runtime (scripts/with-runtime.mjs) ships no npm of its own,
+  // and PATH below holds only this Node's directory, so `npm start`'s `node` is the lane's Node too
+  const [command, args] = via === 'npm' ? [process.execPath, [npmCli(), 'start']] : [process.execPath, [join(ROOT, 'scripts', 'start.mjs')]];
   const child = spawn(command, args, {
     cwd: ROOT,
-    env: { ...inherited, PATH: dirname(process.execPath), PORT: '0', POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
+    env: { ...inherited, PATH: via === 'npm' ? `${dirname(process.execPath)}${delimiter}${dirname(onPath('sh'))}` : dirname(process.execPath), PORT: '0', POWERTOOLS_LOG_LEVEL: 'WARN', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -52,6 +54,22 @@ async function start(env: Record<string, string>, via: 'node' | 'npm' = 'node'):
   });
   const databaseLine = /^Database: .*$/m.exec(output)?.[0] ?? '';
   return { child, url, databaseLine, output: () => output };
+}
+
+/** npm's CLI script: the one running this test run (`npm_execpath`), else the `npm` on PATH. */
+function npmCli(): string {
+  const fromNpm = process.env.npm_execpath;
+  if (fromNpm && /npm-cli\.js$/.test(fromNpm)) return fromNpm;
+  return realpathSync(onPath('npm'));
+}
+
+/** Where a command is on this test run's PATH (npm runs scripts through `sh`). */
+function onPath(command: string): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, command);
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(`${command} is not on PATH: these tests run \`npm start\``);
 }
 
 /** Every process below `pid` (Linux: /proc/<pid>/task/<pid>/children). */
