@@ -199,6 +199,34 @@ describe('wire server: CRUD', () => {
     expect(items.sort()).toEqual(['a', 'b']);
   });
 
+  it('checks $sample as mongod does (also in sub-pipelines), where mingo would loop for ever on a size that is not a whole number', async () => {
+    // Prepare
+    const server = await serverWith();
+    const coll = clientFor(server).db('db').collection('sales');
+    await coll.insertMany([{ qty: 1 }, { qty: 2 }, { qty: 3 }]);
+    const refused = (stage: Document) => outcome(coll.aggregate([stage]).toArray()).then(({ error }) => error && { code: (error as MongoServerError).code, message: error.message });
+
+    // Act
+    const sampled = await coll.aggregate([{ $sample: { size: 2.7 } }]).toArray();
+    const inFacet = await coll.aggregate([{ $facet: { some: [{ $sample: { size: 1 } }] } }]).toArray();
+    const missing = await refused({ $sample: { b: null } });
+    const noSize = await refused({ $sample: {} });
+    const text = await refused({ $sample: { size: 'two' } });
+    const negative = await refused({ $sample: { size: -1 } });
+    const notObject = await refused({ $sample: 2 });
+    const nested = await refused({ $lookup: { from: 'sales', as: 'j', pipeline: [{ $sample: {} }] } });
+
+    // Assess
+    expect(sampled).toHaveLength(2);
+    expect(inFacet).toEqual([{ some: [expect.objectContaining({ qty: expect.any(Number) })] }]);
+    expect(missing).toEqual({ code: 28748, message: 'unrecognized option to $sample: b' });
+    expect(noSize).toEqual({ code: 28749, message: '$sample stage must specify a size' });
+    expect(text).toEqual({ code: 28746, message: 'size argument to $sample must be a number' });
+    expect(negative).toEqual({ code: 28747, message: 'size argument to $sample must not be negative' });
+    expect(notObject).toEqual({ code: 28745, message: 'the $sample stage specification must be an object' });
+    expect(nested).toEqual({ code: 28749, message: '$sample stage must specify a size' });
+  });
+
   it('supports findOneAndUpdate / findOneAndDelete (findAndModify)', async () => {
     // Prepare
     const server = await serverWith();

@@ -91,9 +91,49 @@ export function aggregateDocuments(
     collectionResolver: (name: string) => opts.resolve(name).map(cloneDoc) as AnyObject[],
   };
   if (isPlainObject(opts.variables)) Object.assign(extra, { variables: opts.variables });
-  const aggregator = new Aggregator(stages as AnyObject[], mingoOptions(opts.collation, extra));
+  const aggregator = new Aggregator(checkStages(stages) as AnyObject[], mingoOptions(opts.collation, extra));
   const input = cloneInput ? docs.map(cloneDoc) : docs;
   return aggregator.run<Document>(input as AnyObject[]);
+}
+
+/**
+ * Stages mingo would run differently from mongod, checked as mongod checks them, in sub-pipelines too. mingo's
+ * `$sample` ends only when its counter equals `size` exactly: a missing, fractional or negative size made it loop
+ * for ever in the test process (found by test/http-fuzz.test.ts); mongod refuses those or truncates the size.
+ */
+function checkStages(stages: unknown[]): unknown[] {
+  return stages.map((stage) => {
+    if (!isPlainObject(stage)) return stage;
+    const [name, spec] = Object.entries(stage)[0] ?? [];
+    if (name === '$sample') return { $sample: { size: sampleSize(spec) } };
+    if (!isPlainObject(spec)) return stage;
+    const sub = (pipeline: unknown) => (Array.isArray(pipeline) ? checkStages(pipeline) : pipeline);
+    if ((name === '$lookup' || name === '$unionWith') && spec.pipeline !== undefined) return { [name]: { ...spec, pipeline: sub(spec.pipeline) } };
+    if (name === '$facet') return { $facet: Object.fromEntries(Object.entries(spec).map(([facet, pipeline]) => [facet, sub(pipeline)])) };
+    return stage;
+  });
+}
+
+/** `$sample`'s size as mongod reads it (document_source_sample.cpp: codes 28745–28749). */
+function sampleSize(spec: unknown): number {
+  if (!isPlainObject(spec)) throw new CommandError(28745, 'the $sample stage specification must be an object', { codeName: 'Location28745' });
+  for (const key of Object.keys(spec)) {
+    if (key !== 'size') throw new CommandError(28748, `unrecognized option to $sample: ${key}`, { codeName: 'Location28748' });
+  }
+  const size = numeric(spec.size);
+  if (spec.size === undefined) throw new CommandError(28749, '$sample stage must specify a size', { codeName: 'Location28749' });
+  if (size === undefined || Number.isNaN(size)) throw new CommandError(28746, 'size argument to $sample must be a number', { codeName: 'Location28746' });
+  if (size < 0) throw new CommandError(28747, 'size argument to $sample must not be negative', { codeName: 'Location28747' });
+  return Math.min(Math.trunc(size), Number.MAX_SAFE_INTEGER);
+}
+
+/** A BSON number (double, int32, int64, decimal) as a JavaScript number, else undefined. */
+function numeric(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  const type = (value as { _bsontype?: unknown } | null)?._bsontype;
+  if (type === 'Int32' || type === 'Double' || type === 'Long' || type === 'Decimal128') return Number(String(value));
+  return undefined;
 }
 
 export function isOperatorUpdate(update: unknown): boolean {
