@@ -98,6 +98,9 @@ describe('HTTP handler under the Lambda runtime', () => {
       refusal('with invalid Extended JSON', '/shop/items/find', JSON.stringify({ filter: { _id: { $oid: 'not-an-object-id' } } }), {}, 400, 'BAD_REQUEST'),
       refusal('with an unknown argument', '/shop/items/find', JSON.stringify({ query: {} }), {}, 400, 'BAD_REQUEST'),
       refusal('with an option the handler does not pass on', '/shop/items/insertOne', JSON.stringify({ document: {}, options: { bypassDocumentValidation: true } }), {}, 400, 'BAD_REQUEST'),
+      refusal('with a sort array the driver cannot parse (found by the fuzz test: the driver threw a TypeError)', '/shop/items/findOne', JSON.stringify({ options: { sort: [[], -588592786, false] } }), {}, 400, 'BAD_REQUEST'),
+      refusal('with a sort direction that is not 1, -1, a word or $meta', '/shop/items/find', JSON.stringify({ options: { sort: { sku: 2 } } }), {}, 400, 'BAD_REQUEST'),
+      refusal('with a sort that is a number', '/shop/items/updateOne', JSON.stringify({ filter: {}, update: { $set: { a: 1 } }, options: { sort: 1 } }), {}, 400, 'BAD_REQUEST'),
       refusal('with a limit above maxDocuments', '/shop/items/find', JSON.stringify({ options: { limit: 21 } }), {}, 400, 'RESULT_TOO_LARGE'),
       refusal('without the update of updateOne', '/shop/items/updateOne', JSON.stringify({ filter: {} }), {}, 400, 'BAD_REQUEST'),
       refusal('on a path of another shape', '/shop/items', '{}', {}, 404, 'NOT_FOUND'),
@@ -152,6 +155,25 @@ describe('HTTP handler under the Lambda runtime', () => {
         at: { $date: { $numberLong: '1700000000000' } },
       });
       expect(server.commandsNamed('insert')).toHaveLength(1);
+    });
+
+    it('passes every sort form the driver takes to the server as one ordered sort document', async () => {
+      // Prepare
+      server.dropAll();
+      await send(url, '/shop/items/insertMany', JSON.stringify({ documents: [{ sku: 'B', qty: 1 }, { sku: 'A', qty: 1 }, { sku: 'C', qty: 2 }] }));
+      server.clearRecords();
+
+      // Act
+      const forms = [{ qty: -1, sku: 1 }, [['qty', 'desc'], 'sku'], [['qty', { $numberInt: '-1' }], ['sku', 1]]];
+      const answers = [];
+      for (const sort of forms) answers.push(await send(url, '/shop/items/find', JSON.stringify({ options: { sort, projection: { _id: 0, sku: 1 } } })));
+      const single = await send(url, '/shop/items/find', JSON.stringify({ options: { sort: ['sku', -1], projection: { _id: 0, sku: 1 } } }));
+
+      // Assess
+      for (const answer of answers) expect(answer).toMatchObject({ status: 200, body: { documents: [{ sku: 'C' }, { sku: 'A' }, { sku: 'B' }] } });
+      expect(single).toMatchObject({ status: 200, body: { documents: [{ sku: 'C' }, { sku: 'B' }, { sku: 'A' }] } });
+      const sorts = server.commandsNamed('find').map((command) => JSON.stringify(command.body.sort));
+      expect(sorts).toEqual(['{"qty":-1,"sku":1}', '{"qty":-1,"sku":1}', '{"qty":-1,"sku":1}', '{"sku":-1}']);
     });
 
     it('refuses a replayed request, and the replay never reaches the database', async () => {

@@ -198,9 +198,8 @@ function parseOptions(operation: HttpOperation, spec: OperationSpec, options: Do
     } else if (BOOLEAN_OPTIONS.has(key)) {
       if (typeof value !== 'boolean') throw badRequest(`Option \`${key}\` of ${operation} must be a boolean`);
       parsed[key] = value;
-    } else if (key === 'sort' && isDocument(value)) {
-      // Directions arrive as Int32 from canonical Extended JSON; the driver expects 1, -1, 'asc'... or { $meta }.
-      parsed[key] = Object.fromEntries(Object.entries(value).map(([field, direction]) => [field, toNumber(direction) ?? direction]));
+    } else if (key === 'sort') {
+      parsed[key] = parseSort(operation, value);
     } else {
       parsed[key] = value;
     }
@@ -261,6 +260,35 @@ function updateResult(result: { acknowledged: boolean; matchedCount: number; mod
 
 function deleteResult({ acknowledged, deletedCount }: { acknowledged: boolean; deletedCount: number }): Document {
   return { acknowledged, deletedCount };
+}
+
+const SORT_HELP = 'a document of field names and directions such as {"qty": -1, "sku": 1} (a direction is 1, -1, "asc", "desc", "ascending", "descending" or {"$meta": "textScore"}), a field name, or an array of field names and [field, direction] pairs';
+const SORT_WORDS = new Set(['asc', 'desc', 'ascending', 'descending']);
+
+/**
+ * Checks a sort in every form the driver takes and hands it on as [field, direction] pairs in the caller's order.
+ * The driver's own parser throws a TypeError (not a MongoAPIError) on some malformed arrays, so nothing reaches it
+ * unchecked. Directions arrive as Int32 from canonical Extended JSON; the driver wants JS numbers.
+ */
+function parseSort(operation: HttpOperation, value: unknown): Array<[string, number | string | Document]> {
+  const refuse = (why: string): HttpRejection => badRequest(`Option \`sort\` of ${operation} ${why}: pass ${SORT_HELP}`);
+  const direction = (field: string, given: unknown): number | string | Document => {
+    const number = toNumber(given);
+    if (number === 1 || number === -1) return number;
+    if (typeof given === 'string' && SORT_WORDS.has(given.toLowerCase())) return given;
+    if (isDocument(given) && Object.keys(given).length === 1 && typeof given.$meta === 'string') return given;
+    throw refuse(`has an invalid direction for \`${field.slice(0, 64)}\``);
+  };
+  const isPair = (entry: unknown): entry is [string, unknown] => Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string';
+  if (typeof value === 'string') return [[value, 1]];
+  if (isDocument(value)) return Object.entries(value).map(([field, given]) => [field, direction(field, given)]);
+  if (!Array.isArray(value)) throw refuse('is neither a document, a string nor an array');
+  if (isPair(value) && !(typeof value[1] === 'string' && !SORT_WORDS.has(value[1].toLowerCase()))) return [[value[0], direction(value[0], value[1])]];
+  return value.map((entry): [string, number | string | Document] => {
+    if (typeof entry === 'string') return [entry, 1];
+    if (isPair(entry)) return [entry[0], direction(entry[0], entry[1])];
+    throw refuse('has an array entry that is neither a field name nor a [field, direction] pair');
+  });
 }
 
 /** A JS number from a number or a BSON Int32/Double/Long (what canonical Extended JSON parses to). */
