@@ -1,9 +1,13 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoServerError } from 'mongodb';
 import { closeMongoClient, ConnectionError, withMongo } from '../src/index.js';
 import { startDeadline } from '../src/core/invocation/deadline.js';
+import { unwatchDeadline, watchDeadline } from '../src/core/invocation/interrupt.js';
 import { PROJECT_ROOT } from './support/lambda-emulator/index.js';
+import { CaptureLogger } from './support/capture-logger.js';
 import { lambdaContext } from './support/lambda-context.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
@@ -129,6 +133,62 @@ describe('invocation deadline', () => {
   });
 });
 
+describe('the deadline timer (interruptAtDeadline)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** An open invocation whose deadline is `ms` from now; `log` gets its name when it is interrupted. */
+  function invocation(name: string, ms: number, log: string[]) {
+    const clock = timeoutIn(ms);
+    return { remainingMs: () => Math.max(0, clock.getRemainingTimeInMillis()), interrupt: () => log.push(name) };
+  }
+
+  it('keeps one timer for all open invocations and interrupts each at its own deadline, earliest first', () => {
+    // Prepare
+    vi.useFakeTimers();
+    const log: string[] = [];
+    const late = invocation('late', 300, log);
+    const early = invocation('early', 100, log);
+    const middle = invocation('middle', 200, log);
+
+    // Act
+    for (const each of [late, early, middle]) watchDeadline(each);
+    const timers = vi.getTimerCount();
+    vi.advanceTimersByTime(99);
+    const before = [...log];
+    vi.advanceTimersByTime(1);
+    const atFirst = [...log];
+    vi.advanceTimersByTime(200);
+
+    // Assess
+    expect(timers).toBe(1);
+    expect(before).toEqual([]);
+    expect(atFirst).toEqual(['early']);
+    expect(log).toEqual(['early', 'middle', 'late']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('interrupts no invocation that ended first, and arms nothing for one without a deadline', () => {
+    // Prepare
+    vi.useFakeTimers();
+    const log: string[] = [];
+    const ended = invocation('ended', 100, log);
+    const open = invocation('open', 150, log);
+    watchDeadline(ended);
+    watchDeadline(open);
+    watchDeadline({ remainingMs: () => Number.POSITIVE_INFINITY, interrupt: () => log.push('no deadline') });
+
+    // Act
+    unwatchDeadline(ended);
+    vi.advanceTimersByTime(24 * 3_600_000);
+
+    // Assess
+    expect(log).toEqual(['open']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
 describe('the layer obeys the deadline', () => {
   let server: WireServer;
   beforeAll(async () => {
@@ -172,6 +232,77 @@ describe('the layer obeys the deadline', () => {
 
     // Assess
     expect(aborted).toBe(true);
+  });
+
+  describe('interrupts at the deadline what runs without a signal (killSessions)', () => {
+    afterEach(() => {
+      server.clearFailPoints();
+      server.clearRecords();
+    });
+
+    /** The lsids a killSessions named, as the server's hex. */
+    function killed(): string[] {
+      return server.commandsNamed('killSessions').flatMap((command) => (command.body.killSessions as Array<{ id: { buffer: Uint8Array } }>).map((lsid) => Buffer.from(lsid.id.buffer).toString('hex')));
+    }
+
+    it.each([
+      ['a write outside a transaction', false],
+      ['a write in the invocation transaction', true],
+    ] as const)('%s: the operation fails with 11601, the handler answers, nothing is written, the session ends', async (_what, transaction) => {
+      // Prepare: the insert never gets an answer unless its session is killed; 1 s left, the deadline 500 ms before
+      const logger = new CaptureLogger();
+      const handler = withMongo(async (_event: unknown, context) => {
+        await context.mongo.db.collection('hung').insertOne({ sku: 'never' }, { session: context.mongo.session });
+        return 'inserted';
+      }, { uri: server.uri, dbName: 'shop', logger, transaction });
+      await handler({}, lambdaContext(10_000));
+      server.dropAll();
+      server.clearRecords();
+      server.failNext({ command: 'insert', hang: true, code: 0 });
+      const context = lambdaContext(1_000);
+
+      // Act
+      const error = await handler({}, context).catch((thrown: unknown) => thrown);
+      await closeMongoClient();
+
+      // Assess
+      expect(error).toBeInstanceOf(MongoServerError);
+      expect(error).toMatchObject({ code: 11601, codeName: 'Interrupted' });
+      const [insert] = server.commandsNamed('insert');
+      expect(insert?.lsid).toMatch(/^[0-9a-f]{32}$/);
+      expect(killed()).toEqual([insert!.lsid]);
+      expect(server.documents('shop', 'hung')).toEqual([]);
+      expect(server.commandsNamed('commitTransaction')).toEqual([]);
+      // the session went back to the driver's pool: its lsid reaches the server in endSessions (w: 0) when the client closes
+      await vi.waitFor(() => expect(server.commandsNamed('endSessions').flatMap((command) => (command.body.endSessions as Array<{ id: { buffer: Uint8Array } }>).map((lsid) => Buffer.from(lsid.id.buffer).toString('hex')))).toContain(insert!.lsid));
+      expect(logger.withEvent('invocation.interrupted')).toMatchObject([{ level: 'warn', attributes: { mongodb: { requestId: context.awsRequestId, lsid: insert!.lsid } } }]);
+    });
+
+    it('sends nothing for an invocation that ends before its deadline, nor with interruptAtDeadline: false', async () => {
+      // Prepare: both handlers outlive their deadline (100 ms away) doing other work, with the session open
+      const work = async (_event: unknown, context: { mongo: { db: import('mongodb').Db; session: import('mongodb').ClientSession } }) => {
+        await context.mongo.db.collection('items').findOne({}, { session: context.mongo.session });
+        await sleep(300);
+        return 'done';
+      };
+      const interrupting = withMongo(work, { uri: server.uri, dbName: 'shop' });
+      const quiet = withMongo(work, { uri: server.uri, dbName: 'shop', interruptAtDeadline: false });
+      const quick = withMongo(async () => 'quick', { uri: server.uri, dbName: 'shop' });
+
+      // Act
+      const answers = [await quick({}, lambdaContext(600)), await quiet({}, lambdaContext(600))];
+      const sentBefore = killed();
+      answers.push(await interrupting({}, lambdaContext(600)));
+
+      // Assess: the same work, killSessions only where the option is on (and nothing ran: the handler still answers)
+      expect(answers).toEqual(['quick', 'done', 'done']);
+      expect(sentBefore).toEqual([]);
+      expect(killed()).toHaveLength(1);
+    });
+
+    it('refuses an interruptAtDeadline that is not a boolean', () => {
+      expect(() => withMongo(async () => 1, { interruptAtDeadline: 'yes' as unknown as boolean })).toThrow(/`interruptAtDeadline` .*must be a boolean/);
+    });
   });
 
   it('exposes the signal to the handler, not yet aborted while time is left', async () => {

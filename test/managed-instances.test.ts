@@ -139,4 +139,42 @@ describe('under the runtime client in Managed Instances mode (the Lambda emulato
       await server.stop();
     }
   });
+
+  it('ends a hung write by the deadline: the invocation fails with 11601 and frees its slot, the worker serves the next ones', { timeout: 60_000 }, async () => {
+    // Prepare: Managed Instances reports the 2 s timeout but does not enforce it; the insert of event 1 never gets an answer
+    const server = await startWireServer({ topology: 'replicaSet' });
+    try {
+      const fn = await startLambdaContainer({
+        entry: 'test/fixtures/lmi/library.ts',
+        maxConcurrency: 4,
+        workerCount: 2,
+        timeoutMs: 2_000,
+        env: { MONGODB_URI: server.uri, POWERTOOLS_LOG_LEVEL: 'DEBUG', NODE_ENV: 'production' },
+      });
+      expect((await fn.invoke({ id: 0 })).ok).toBe(true);
+      server.failNext({ command: 'insert', hang: true, code: 0 });
+
+      // Act
+      const hung = await fn.invoke({ id: 1 });
+      const afterHung = fn.runtimeStats();
+      const next = await fn.invokeMany([2, 3, 4, 5].map((id) => ({ id })));
+
+      // Assess: the runtime answered the invocation itself (no "Task timed out"), with the server's interruption
+      expect(hung).toMatchObject({ ok: false, error: { errorType: 'MongoServerError', errorMessage: 'operation was interrupted' } });
+      expect(afterHung).toMatchObject({ inFlight: 0, answered: 2 });
+      const insert = server.commandsNamed('insert').find((command) => (command.body.documents as Array<{ _id: number }>)[0]?._id === 1);
+      const killed = server.commandsNamed('killSessions').map((command) => Buffer.from((command.body.killSessions as Array<{ id: { buffer: Uint8Array } }>)[0]!.id.buffer).toString('hex'));
+      expect(killed).toEqual([insert?.lsid]);
+      expect(next.filter((result) => !result.ok)).toEqual([]);
+      expect(server.documents('shop', 'items').map((item) => item._id).sort()).toEqual([0, 2, 3, 4, 5]);
+      const interrupted = fn.jsonLogs().filter((line) => (line.mongodb as { event?: string } | undefined)?.event === 'invocation.interrupted');
+      expect(interrupted).toMatchObject([{ level: 'WARN', mongodb: { requestId: hung.requestId, lsid: insert?.lsid } }]);
+      await vi.waitFor(() => {
+        const ended = fn.jsonLogs().filter((line) => (line.mongodb as { event?: string } | undefined)?.event === 'session.ended').map((line) => (line.mongodb as { requestId?: string }).requestId);
+        expect(ended).toContain(hung.requestId);
+      });
+    } finally {
+      await server.stop();
+    }
+  });
 });

@@ -232,6 +232,30 @@ describe('serverless-mongodb/mongoose', () => {
       expect(server.commandsNamed('commitTransaction')).toEqual([]);
     });
 
+    it("transaction: true and a write that never gets an answer: at the deadline the transaction's own session is interrupted (killSessions), the write fails with 11601, nothing is written", async () => {
+      // Prepare: 1 s left, the deadline 500 ms before it
+      const { connection, Account } = modelsConnection();
+      const handler = withMongoose(async () => {
+        await Account.create({ name: 'alice', balance: 10 });
+        return 'created';
+      }, { uri: server.uri, dbName: 'bank', connection, transaction: true, logger });
+      await handler({}, lambdaContext());
+      server.dropAll();
+      server.clearRecords();
+      server.failNext({ command: 'insert', hang: true, code: 0 });
+
+      // Act
+      const error = await handler({}, lambdaContext(1_000)).catch((thrown: unknown) => thrown);
+
+      // Assess
+      expect(error).toMatchObject({ code: 11601, codeName: 'Interrupted' });
+      const [insert] = server.commandsNamed('insert');
+      const killed = server.commandsNamed('killSessions').map((command) => Buffer.from((command.body.killSessions as Array<{ id: { buffer: Uint8Array } }>)[0]!.id.buffer).toString('hex'));
+      expect(killed).toEqual([insert?.lsid]);
+      expect(server.commandsNamed('commitTransaction')).toEqual([]);
+      expect(server.documents('bank', 'accounts')).toEqual([]);
+    });
+
     it('a transient transaction error runs the handler again (attempt 2) in a new transaction of the same session; one commit, one document', async () => {
       // Prepare: the first insert of the first transaction fails with a TransientTransactionError
       const { connection, Item } = modelsConnection();

@@ -227,6 +227,30 @@ describe('wire server: CRUD', () => {
     expect(nested).toEqual({ code: 28749, message: '$sample stage must specify a size' });
   });
 
+  it("holds a command under the hang fail point until killSessions names its session, then answers 11601 Interrupted", async () => {
+    // Prepare
+    const server = await serverWith();
+    const client = clientFor(server);
+    const coll = client.db('db').collection('items');
+    await coll.insertOne({ a: 1 });
+    server.failNext({ command: 'find', hang: true, code: 0 });
+    const session = client.startSession();
+    const pending = outcome(coll.findOne({}, { session }));
+    await vi.waitFor(() => expect(server.commandsNamed('find')).toHaveLength(1));
+
+    // Act: another session first (nothing happens), then the one the find runs in
+    await client.db('admin').command({ killSessions: [client.startSession().id] });
+    const settledBefore = await Promise.race([pending.then(() => true), new Promise((resolve) => setImmediate(() => resolve(false)))]);
+    await client.db('admin').command({ killSessions: [session.id] });
+    const { error } = await pending;
+    await session.endSession();
+
+    // Assess
+    expect(settledBefore).toBe(false);
+    expect(error).toMatchObject({ code: 11601, codeName: 'Interrupted', message: 'operation was interrupted' });
+    expect(await coll.findOne({}, { projection: { _id: 0 } })).toEqual({ a: 1 });
+  });
+
   it('supports findOneAndUpdate / findOneAndDelete (findAndModify)', async () => {
     // Prepare
     const server = await serverWith();

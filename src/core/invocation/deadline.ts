@@ -53,6 +53,11 @@ export class InvocationDeadline {
     return controller.signal;
   }
 
+  /** How long before the Lambda timeout the deadline is. */
+  get marginMs(): number {
+    return this.#marginMs;
+  }
+
   /** Milliseconds until the signal fires (Infinity without a Lambda context). */
   remainingMs(): number {
     return Math.max(0, this.#untilTimeout() - this.#marginMs);

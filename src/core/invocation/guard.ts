@@ -28,8 +28,8 @@ export interface GuardedInvocation {
   escaped: TransactionError | undefined;
 }
 
-/** Commands of the lifecycle itself, never the handler's: the freeze/thaw probe, the session pool's cleanup. */
-const LIFECYCLE_COMMANDS = new Set(['ping', 'endSessions', 'hello', 'isMaster', 'ismaster']);
+/** Commands of the lifecycle itself, never the handler's: the freeze/thaw probe, the session pool's cleanup, the deadline's interrupt. */
+const LIFECYCLE_COMMANDS = new Set(['ping', 'endSessions', 'killSessions', 'hello', 'isMaster', 'ismaster']);
 /** Commands that write documents. */
 const WRITE_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify', 'bulkWrite']);
 

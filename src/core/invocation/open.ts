@@ -126,7 +126,7 @@ function startScope(
     }
     if (debug) emitSafe(config.logger, 'debug', 'session.started', 'Started the invocation session', { requestId, transaction: plan.transaction !== false });
   }
-  return new InvocationScope(config, lease, session, deadline, requestId, plan.open, debug, plan.sessionGuard ? plan.transaction !== false : undefined);
+  return new InvocationScope(config, lease, session, deadline, requestId, plan.open, debug, plan.interruptAtDeadline, plan.sessionGuard ? plan.transaction !== false : undefined);
 }
 
 /**

@@ -40,6 +40,15 @@ export interface MongoInvocationOptions extends MongoClientConfig {
    */
   deadlineMarginMs?: number;
   /**
+   * At the deadline (`deadlineMarginMs` before the Lambda timeout), with the invocation still running, ask the
+   * server to interrupt the operations of its session (`killSessions`): an operation given no `signal`, a write
+   * included, then fails with MongoDB error 11601 (Interrupted), a transaction is aborted, and the handler can
+   * still answer. Covers what runs with `context.mongo.session`; not an operation without it, nor one whose
+   * socket is dead (the server never saw it): see docs/deadline-and-shutdown.md.
+   * @default true
+   */
+  interruptAtDeadline?: boolean;
+  /**
    * Start connecting when the middleware is created (module scope, the init phase), so the connect overlaps the
    * rest of init and the first invocation finds a ready client. A failure is logged and retried by the first
    * invocation.
@@ -88,6 +97,7 @@ export interface InvocationPlan {
   transaction: TransactionOptions | false;
   thaw: ThawPlan;
   deadlineMarginMs: number;
+  interruptAtDeadline: boolean;
   prefetch: boolean;
   tenant: MongoInvocationOptions['tenant'];
   sessionGuard: boolean;
@@ -101,7 +111,7 @@ export interface InvocationPlan {
   resolved?: { key: string; fetched: FetchedSecret | undefined; config: ResolvedClientConfig } | undefined;
 }
 
-export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'prefetch', 'tenant', 'sessionGuard'] as const;
+export const INVOCATION_OPTION_KEYS = [...CLIENT_CONFIG_KEYS, 'session', 'transaction', 'thaw', 'deadlineMarginMs', 'interruptAtDeadline', 'prefetch', 'tenant', 'sessionGuard'] as const;
 
 /** The session guard's default: on under tests and in development, off otherwise (production). */
 export function sessionGuardDefault(): boolean {
@@ -124,13 +134,14 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
   expectOption(where, 'transaction', input.transaction, ['boolean', 'object']);
   expectOption(where, 'thaw', input.thaw, ['boolean', 'object']);
   expectOption(where, 'deadlineMarginMs', input.deadlineMarginMs, 'non-negative integer');
+  expectOption(where, 'interruptAtDeadline', input.interruptAtDeadline, 'boolean');
   expectOption(where, 'prefetch', input.prefetch, 'boolean');
   expectOption(where, 'tenant', input.tenant, 'function');
   expectOption(where, 'sessionGuard', input.sessionGuard, 'boolean');
   if (input.tenant !== undefined && input.uri !== undefined) {
     throw new ConfigurationError(ErrorCodes.INVALID_OPTION, `Options \`uri\` and \`tenant\` of ${where} both name the connection string: keep one (\`tenant\` returns each invocation's \`{ uri }\`)`, { option: 'tenant' });
   }
-  const { session: sessionOption, transaction: transactionOption, thaw: thawOption, deadlineMarginMs, prefetch, tenant, sessionGuard, ...client }: MongoInvocationOptions = options ?? {};
+  const { session: sessionOption, transaction: transactionOption, thaw: thawOption, deadlineMarginMs, interruptAtDeadline, prefetch, tenant, sessionGuard, ...client }: MongoInvocationOptions = options ?? {};
   const session: boolean | ClientSessionOptions = sessionOption ?? true;
   const transaction: boolean | TransactionOptions = transactionOption ?? false;
   if (session === false && transaction !== false) {
@@ -143,6 +154,7 @@ export function planInvocation(options: MongoInvocationOptions | undefined, wher
     transaction: transaction === true ? {} : transaction,
     thaw: planThaw(thawOption ?? true, where),
     deadlineMarginMs: deadlineMarginMs ?? DEADLINE_DEFAULTS.deadlineMarginMs,
+    interruptAtDeadline: interruptAtDeadline ?? true,
     prefetch: tenant === undefined && (prefetch ?? process.env.AWS_LAMBDA_RUNTIME_API !== undefined),
     tenant,
     sessionGuard: session !== false && (sessionGuard ?? sessionGuardDefault()),
@@ -163,6 +175,7 @@ export function planWithoutSession(client: MongoClientConfig, platform: Platform
     transaction: false,
     thaw: { ...THAW_DEFAULTS },
     deadlineMarginMs: DEADLINE_DEFAULTS.deadlineMarginMs,
+    interruptAtDeadline: false,
     prefetch: false,
     tenant: undefined,
     sessionGuard: false,

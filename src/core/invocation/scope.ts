@@ -6,23 +6,31 @@ import type { ClientSession } from 'mongodb';
 import { ErrorCodes, TransactionError } from '../../shared/errors.js';
 import { emit, emitSafe } from '../../shared/logging/emit.js';
 import type { ClientLease } from '../client/lease.js';
+import { MAX_CONCURRENCY_ENV } from '../config/managed-instances.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import { InvocationMongo, type MongoContext, type MongoContextWithoutSession } from './context.js';
 import type { InvocationDeadline } from './deadline.js';
 import { watchInvocation, type GuardedInvocation } from './guard.js';
+import { unwatchDeadline, watchDeadline, type Interruptible } from './interrupt.js';
 
 type Outcome = 'success' | 'error';
 
 /** One invocation's resources and their cleanup. Create with {@link openInvocation}. */
-export class InvocationScope {
+export class InvocationScope implements Interruptible {
   readonly context: MongoContext | MongoContextWithoutSession;
   /** What the session guard knows of this invocation, when the guard is on. */
   readonly guard: GuardedInvocation | undefined;
   readonly #unwatch: (() => void) | undefined;
   #state: 'open' | 'finishing' | 'closed' = 'open';
+  /** The killSessions sent at the deadline, while it is pending: finishing waits for it. */
+  #interrupting: Promise<void> | undefined;
+  readonly #interruptAtDeadline: boolean;
+  /** The session an adapter started itself (mongoose's `connection.transaction()`), interrupted in its place. */
+  #adopted: ClientSession | undefined;
 
   /**
    * @param debug whether this invocation's DEBUG records are wanted (asked of the logger once, at its start)
+   * @param interruptAtDeadline whether the session's operations are interrupted (killSessions) at the deadline
    * @param guardTransaction with the session guard on: whether the invocation runs in a transaction; undefined: guard off
    */
   constructor(
@@ -33,9 +41,12 @@ export class InvocationScope {
     readonly requestId: string | undefined,
     private readonly registry: Set<InvocationScope>,
     private readonly debug: boolean,
+    interruptAtDeadline: boolean,
     guardTransaction?: boolean,
   ) {
     registry.add(this);
+    this.#interruptAtDeadline = interruptAtDeadline;
+    if (interruptAtDeadline && session) watchDeadline(this);
     this.context = new InvocationMongo(lease.client, session, deadline, config.dbName) as unknown as MongoContext;
     if (guardTransaction !== undefined) {
       this.guard = { requestId, config, session, transaction: guardTransaction, escaped: undefined };
@@ -49,13 +60,57 @@ export class InvocationScope {
   }
 
   /**
-   * Tells the guard which session is the invocation's, for an adapter that starts its own (mongoose's
-   * `connection.transaction()` does), and whether it runs a transaction.
+   * Tells the guard and the deadline which session is the invocation's, for an adapter that starts its own
+   * (mongoose's `connection.transaction()` does), and whether it runs a transaction.
    */
   adoptSession(session: ClientSession, transaction: boolean): void {
+    if (this.#interruptAtDeadline && this.#state === 'open') {
+      if (!this.session && !this.#adopted) watchDeadline(this);
+      this.#adopted = session;
+    }
     if (!this.guard) return;
     this.guard.session = session;
     this.guard.transaction = transaction;
+  }
+
+  /** Milliseconds until the invocation's deadline (the deadline timer asks). */
+  remainingMs(): number {
+    return this.deadline.remainingMs();
+  }
+
+  /**
+   * The deadline came with the invocation still open: asks the server to interrupt whatever runs in the
+   * invocation's session (`killSessions`), so an operation given no signal fails (11601 Interrupted) and the
+   * handler can still answer; a transaction in progress is aborted by the server. The session is ended as always,
+   * when the invocation finishes. The command has the deadline margin to get through, and never throws.
+   */
+  interrupt(): void {
+    const { config } = this;
+    const session = this.#adopted ?? this.session;
+    if (this.#state !== 'open' || !session || session.hasEnded) return;
+    // Past its Lambda timeout a classic invocation runs no more (Lambda stopped it, or froze the environment with
+    // this scope left open: sweep.ts ends it), and after a thaw the client is not checked yet: nothing to send.
+    // Managed Instances does not stop an invocation at its timeout, and never freezes.
+    if (this.deadline.expired() && process.env[MAX_CONCURRENCY_ENV] === undefined) return;
+    const lsid = session.id;
+    if (!lsid) return;
+    const details = { requestId: this.requestId, lsid: lsidOf(session) };
+    emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', details);
+    const controller = new AbortController();
+    // AbortSignal.timeout() is not used: Node 20 may collect its timer while the command is pending.
+    const timer = setTimeout(() => controller.abort(new DOMException('killSessions took longer than the deadline margin', 'TimeoutError')), Math.max(100, this.deadline.marginMs));
+    timer.unref();
+    this.#interrupting = this.lease.client
+      .db('admin')
+      .command({ killSessions: [lsid] }, { signal: controller.signal })
+      .then(
+        () => undefined,
+        (error: unknown) => emit(config.logger, 'warn', 'cleanup.failed', "Interrupting the invocation's operations at its deadline failed (killSessions)", { ...details, error }, config.secrets),
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        this.#interrupting = undefined;
+      });
   }
 
   /**
@@ -88,6 +143,12 @@ export class InvocationScope {
     if (this.#state !== 'open') return undefined;
     this.#state = 'finishing';
     this.deadline.dispose();
+    const interrupting = this.#interrupting;
+    if (interrupting) return interrupting.then(() => this.#finishNow(outcome));
+    return this.#finishNow(outcome);
+  }
+
+  #finishNow(outcome: Outcome): Promise<void> | undefined {
     const { session } = this;
     const escaped = this.guard?.escaped;
     if (escaped && outcome === 'success') return this.#failEscaped(session, escaped);
@@ -121,6 +182,7 @@ export class InvocationScope {
   }
 
   #close(): void {
+    unwatchDeadline(this);
     this.#unwatch?.();
     this.lease.release();
     this.registry.delete(this);

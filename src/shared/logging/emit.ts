@@ -38,6 +38,7 @@ export type LifecycleEvent =
   | 'transaction.aborted'
   | 'transaction.commit.failed'
   | 'cleanup.failed'
+  | 'invocation.interrupted'
   | 'option.ignored'
   | 'shutdown.started'
   | 'shutdown.finished'

@@ -58,6 +58,15 @@ const endSessions: CommandHandler = (ctx) => {
   return ok();
 };
 
+/** Interrupts the named sessions' running operations (fail point `hang`) and aborts their transactions. */
+const killSessions: CommandHandler = (ctx) => {
+  const raw: unknown = ctx.body.killSessions;
+  if (!Array.isArray(raw)) throw new CommandError(14, "BSON field 'killSessions' is the wrong type, expected type 'array'");
+  const lsids = raw.map((s: unknown) => (isPlainObject(s) ? binaryHex(s.id) : undefined));
+  ctx.state.killSessions(lsids.filter((id): id is string => id !== undefined));
+  return ok();
+};
+
 const saslStart: CommandHandler = (ctx) => {
   const payload = binaryBytes(ctx.body.payload);
   if (payload === undefined) throw new CommandError(18, 'Authentication failed.');
@@ -288,7 +297,7 @@ export const adminCommands: Record<string, CommandHandler> = {
   endSessions,
   refreshSessions: ok,
   killAllSessions: ok,
-  killSessions: ok,
+  killSessions,
   saslStart,
   saslContinue,
   logout: (ctx) => {

@@ -146,6 +146,10 @@ export class WireConnection {
       this.destroy();
       return;
     }
+    if (fp.hang === true) {
+      this.hangUntilKilled(request);
+      return;
+    }
     const reply: Document = {
       ok: 0,
       errmsg: fp.errmsg ?? `Failing command via 'failNext' fail point`,
@@ -158,6 +162,20 @@ export class WireConnection {
     // marking the server Unknown and waiting for the next heartbeat.
     reply.topologyVersion = this.state.topologyVersion();
     this.send(request, request.requestId, finishReply(this.state, reply));
+  }
+
+  /** Fail point `hang`: no answer until a killSessions names the command's lsid (then 11601), or the socket closes. */
+  private hangUntilKilled(request: WireRequest): void {
+    const { lsid } = commandMeta(request.body, request.db);
+    if (lsid === undefined) return; // nothing can name it: it hangs until the socket closes
+    let forget: (() => void) | undefined;
+    const interrupt = (): void => {
+      if (forget !== undefined) this.unsubscribers.delete(forget);
+      const reply: Document = { ok: 0, errmsg: 'operation was interrupted', code: 11601, codeName: 'Interrupted' };
+      this.send(request, request.requestId, finishReply(this.state, reply));
+    };
+    forget = this.state.hang(lsid, interrupt);
+    this.unsubscribers.add(forget);
   }
 
   /**

@@ -167,6 +167,17 @@ export class SessionManager {
   }
 
   /** endSessions: abort open transactions and forget the sessions. */
+  /** killSessions: in-progress transactions are aborted (a later commit gets NoSuchTransaction); the sessions stay known. */
+  killed(lsids: string[]): void {
+    for (const lsid of lsids) {
+      const session = this.sessions.get(lsid);
+      if (session?.txn?.state === 'inProgress') {
+        session.txn.state = 'aborted';
+        session.txn.overlay = new TxnOverlay();
+      }
+    }
+  }
+
   end(lsids: string[]): void {
     for (const lsid of lsids) {
       const session = this.sessions.get(lsid);

@@ -158,6 +158,36 @@ export class ServerState {
     };
   }
 
+  // ---- hung operations (fail point `hang`) and killSessions ----
+
+  private readonly hung = new Map<string, Set<() => void>>();
+
+  /** Registers a hung operation of a session; the returned function forgets it (its socket closed). */
+  hang(lsid: string, interrupt: () => void): () => void {
+    let set = this.hung.get(lsid);
+    if (set === undefined) this.hung.set(lsid, (set = new Set()));
+    set.add(interrupt);
+    return () => {
+      set.delete(interrupt);
+      if (set.size === 0) this.hung.delete(lsid);
+    };
+  }
+
+  /** killSessions: interrupts the sessions' hung operations and aborts their transactions; returns how many operations. */
+  killSessions(lsids: string[]): number {
+    let interrupted = 0;
+    for (const lsid of lsids) {
+      const set = this.hung.get(lsid);
+      this.hung.delete(lsid);
+      for (const interrupt of set ?? []) {
+        interrupted += 1;
+        interrupt();
+      }
+    }
+    this.sessions.killed(lsids);
+    return interrupted;
+  }
+
   // ---- fail points ----
 
   armFailPoint(fp: FailPoint): void {

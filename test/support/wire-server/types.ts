@@ -87,6 +87,11 @@ export interface FailPoint {
   times?: number;
   /** instead of an error reply, close the socket (the command is not executed) */
   closeConnection?: boolean;
+  /**
+   * Instead of an error reply, never answer (an operation that runs for ever), until a `killSessions` names the
+   * command's lsid: then the reply is 11601 Interrupted, as mongod answers a killed operation. `code` is unused.
+   */
+  hang?: boolean;
 }
 
 export interface WireServer {
