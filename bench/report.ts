@@ -2,6 +2,7 @@
 import type { ColdImportFigures, FirstInvocationFigures, HandlerName } from './sections/cold.js';
 import type { SecureFirstFigures } from './sections/first-secure.js';
 import type { FootprintFigures } from './sections/footprint.js';
+import type { LmiFigures } from './sections/lmi.js';
 import type { ScaleFigures } from './sections/scale.js';
 import type { WarmFigure, WarmFigures } from './sections/warm.js';
 import { SETUP_NAMES, type SetupName } from './lib/setups.js';
@@ -35,6 +36,7 @@ export interface BenchResults {
   freeze?: FreezeFigures;
   footprint?: FootprintFigures;
   scale?: ScaleFigures;
+  lmi?: LmiFigures;
   durationMs?: number;
 }
 
@@ -61,6 +63,7 @@ export function renderResults(results: BenchResults): string {
   if (results.freeze) parts.push(renderFreeze(results.freeze));
   if (results.footprint) parts.push(renderFootprint(results.footprint));
   if (results.scale) parts.push(renderScale(results.scale));
+  if (results.lmi) parts.push(renderLmi(results.lmi));
   return parts.join('\n\n');
 }
 
@@ -191,6 +194,32 @@ function renderSecureFirstInvocation(first: SecureFirstFigures): string {
     '### First invocation over TLS, with authentication',
     `As Atlas connections are: TLS (the wire server with the test certificate, verified) and SCRAM-SHA-256 (a user and password) or MONGODB-AWS (the function's role credentials from the environment; the driver signs the STS request, the wire server verifies the signature). From starting the container to its first response, median of ${first.runs} cold starts per row, without and with ${rtt} ms round trips (bench/sections/first-secure.ts); **round trips** = the added time ÷ ${rtt} ms. The library's first call should cost the work (a findOne and an insertOne) plus the monitor's and the pool's handshakes (TCP, TLS 1.3, a hello carrying the first authentication step, the rest of the conversation) and nothing more: the **vs guide** column is what it adds over the bare driver doing the same.`,
     table(['setup', 'total', `with ${rtt} ms round trips`, 'round trips', 'vs guide', 'failed'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
+  ].join('\n\n');
+}
+
+function renderLmi(lmi: LmiFigures): string {
+  const guideOf = (row: LmiFigures['rows'][number]) => lmi.rows.find((candidate) => candidate.setup === 'guide' && candidate.workersSetting === row.workersSetting);
+  const rows = lmi.rows.map((row) => {
+    const guide = guideOf(row);
+    const vs = (value: number, of: number | undefined) => (row.setup === 'guide' || of === undefined ? '1.00×' : ratio(value / of));
+    return [
+      row.setup === 'library' ? '**library**' : 'guide',
+      `${row.workers}${row.workersSetting === 'default' ? ' (default)' : ''}`,
+      String(row.failures),
+      ms(row.p50Ms),
+      ms(row.p99Ms),
+      `${vs(row.p50Ms, guide?.p50Ms)} / ${vs(row.p99Ms, guide?.p99Ms)}`,
+      row.roundP50Ms.map((value) => Math.round(value)).join(', '),
+      String(row.socketsOpened),
+      vs(row.socketsOpened, guide?.socketsOpened),
+      String(row.peakOpenSockets),
+      row.worstCaseConnections === null ? '—' : String(row.worstCaseConnections),
+    ];
+  });
+  return [
+    '## Lambda Managed Instances',
+    `One execution environment under the runtime client's multi-concurrent mode (\`AWS_LAMBDA_MAX_CONCURRENCY\` ${lmi.maxConcurrency}, the Runtime API holding at most ${lmi.maxConcurrency} invocations in flight), each invocation a \`findOne\`, 100 ms of other awaiting and an \`insertOne\`; per round and row a new environment and server, ${lmi.warmup} events to warm up, then ${lmi.events} measured; ${lmi.rounds} rounds, the rows taking turns. Latency: delivery of the event to its response. Sockets: opened by the environment in a round (warm-up included), the median of the rounds; peak: the most open at once. **Worst case**: what the library logs at its first connect (workers × (maxPoolSize + 1 monitor)). \`UV_THREADPOOL_SIZE\` 64 for every row ([managed-instances.md](runtimes/managed-instances.md#worker-threads-and-libuvs-thread-pool)).`,
+    table(['setup', 'workers', 'failed', 'p50', 'p99', 'p50 / p99 vs guide', 'rounds\' p50 (ms)', 'sockets', 'sockets vs guide', 'peak open', 'worst case'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
   ].join('\n\n');
 }
 

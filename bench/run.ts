@@ -3,9 +3,10 @@
 // middy middleware with its defaults, each doing the same work per invocation (a findOne by id and an insertOne) in
 // Lambda containers (the real runtime interface client on Node.js 22) against the wire test server on loopback.
 //
-//   npm run bench [-- --sections warm,cold,first,freeze,footprint,scale] [--warm-invocations 1500] [--warm-replicas 4]
+//   npm run bench [-- --sections warm,cold,first,freeze,footprint,scale,lmi] [--warm-invocations 1500] [--warm-replicas 4]
 //     [--import-runs 21] [--first-runs 7] [--latency 5] [--freeze-runs 10] [--freeze-timeout 15000]
-//     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--quick] [--render]
+//     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--lmi-events 256] [--lmi-rounds 3] [--lmi-workers 2,4]
+//     [--quick] [--render]
 //
 // Writes bench/RESULTS.md and bench/results.json, and docs/performance.md between its bench markers (a full run only). Sections run
 // one after another (never two at once: they would share the two cores). Medians and ratios are what to read: on a
@@ -22,10 +23,11 @@ import { renderResults, type BenchResults, type FreezeFigures } from './report.j
 import { runColdImports, runFirstInvocations, FIRST_INVOCATION_ROWS } from './sections/cold.js';
 import { runSecureFirstInvocations } from './sections/first-secure.js';
 import { runFootprint } from './sections/footprint.js';
+import { runLmi } from './sections/lmi.js';
 import { runScale } from './sections/scale.js';
 import { runWarm } from './sections/warm.js';
 
-const SECTIONS = ['warm', 'cold', 'first', 'freeze', 'footprint', 'scale'] as const;
+const SECTIONS = ['warm', 'cold', 'first', 'freeze', 'footprint', 'scale', 'lmi'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -41,6 +43,9 @@ const { values } = parseArgs({
     'footprint-invocations': { type: 'string', default: '50' },
     scale: { type: 'string', default: '25,50' },
     burst: { type: 'string', default: '10' },
+    'lmi-events': { type: 'string', default: '256' },
+    'lmi-rounds': { type: 'string', default: '3' },
+    'lmi-workers': { type: 'string', default: '2,4' },
     quick: { type: 'boolean', default: false },
     // Re-render bench/RESULTS.md and docs/performance.md's section from bench/results.json, measuring nothing.
     render: { type: 'boolean', default: false },
@@ -68,6 +73,9 @@ const settings = {
   footprintInvocations: quick ? 5 : Number(values['footprint-invocations']),
   scale: quick ? [4] : values.scale.split(',').map(Number),
   burst: quick ? 2 : Number(values.burst),
+  lmiEvents: quick ? 64 : Number(values['lmi-events']),
+  lmiRounds: quick ? 1 : Math.max(1, Number(values['lmi-rounds'])),
+  lmiWorkers: values['lmi-workers'].split(',').filter(Boolean).map(Number),
 };
 const sections = new Set(values.sections.split(',').map((name) => name.trim()) as Section[]);
 for (const section of sections) if (!SECTIONS.includes(section)) throw new Error(`Unknown section "${section}": one of ${SECTIONS.join(', ')}`);
@@ -131,6 +139,10 @@ try {
   if (sections.has('scale')) {
     log(`scale: ${settings.scale.join(' and ')} containers, bursts of ${settings.burst}`);
     results.scale = await runScale(deployed, settings.scale, settings.burst, log);
+  }
+  if (sections.has('lmi')) {
+    log(`Lambda Managed Instances: ${settings.lmiEvents} events at concurrency 64, workers: default and ${settings.lmiWorkers.join(', ')}, ${settings.lmiRounds} rounds`);
+    results.lmi = await runLmi({ events: settings.lmiEvents, warmup: 64, rounds: settings.lmiRounds, workerCounts: settings.lmiWorkers }, log);
   }
   if (sections.has('freeze')) {
     log(`freeze/thaw: ${settings.freezeRuns} runs per cell, function timeout ${settings.freezeTimeoutMs} ms (bench/freeze-thaw.ts)`);
