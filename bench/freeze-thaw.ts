@@ -5,7 +5,12 @@
 // runs it for naive, guide, mongoose and library.
 //
 //   node scripts/run-ts.mjs bench/freeze-thaw.ts [--runs 10] [--timeout 40000] [--scenarios fin-short,rst]
-//     [--setups naive,guide,mongoose,library] [--out bench/freeze-thaw.md] [--json file]
+//     [--setups naive,guide,mongoose,library] [--bursts 2,8] [--burst-setups guide,library] [--out bench/freeze-thaw.md]
+//     [--json file]
+//
+// `--bursts` adds concurrent-after-thaw rows: for each burst size N, the same scenarios with N invocations delivered at
+// once on the thaw (the container in the runtime client's multi-concurrent mode, one worker, room for all N), for the
+// `--burst-setups` (default: every one of `--setups`); the classic rows are "1 at once".
 //
 // Prints a markdown table and writes it to bench/freeze-thaw.md. Every combination runs at once (its own
 // server, proxy and container): the freezes are idle time, so the whole run takes about as long as its
@@ -21,6 +26,8 @@ const { values } = parseArgs({
     scenarios: { type: 'string' },
     timeout: { type: 'string', default: '40000' },
     setups: { type: 'string', default: 'guide,guide + library options,library' },
+    bursts: { type: 'string' },
+    'burst-setups': { type: 'string' },
     out: { type: 'string', default: 'bench/freeze-thaw.md' },
     json: { type: 'string' },
   },
@@ -32,24 +39,43 @@ const scenarios = SCENARIOS.filter((scenario) => !wanted || wanted.includes(scen
 const setups = values.setups.split(',').map((name) => name.trim()) as SetupName[];
 for (const setup of setups) if (!(setup in SETUPS)) throw new Error(`Unknown setup "${setup}": one of ${Object.keys(SETUPS).join(', ')}`);
 const operations: FreezeOperation[] = ['insertOne', 'find'];
+const bursts = (values.bursts ?? '').split(',').map((size) => size.trim()).filter((size) => size !== '').map(Number);
+for (const size of bursts) if (!(Number.isInteger(size) && size >= 2)) throw new Error(`--bursts: burst sizes are integers >= 2 (got ${values.bursts})`);
+const burstSetups = values['burst-setups'] === undefined ? setups : (values['burst-setups'].split(',').map((name) => name.trim()) as SetupName[]);
+for (const setup of burstSetups) if (!setups.includes(setup)) throw new Error(`--burst-setups: "${setup}" is not one of --setups (${setups.join(', ')})`);
+/** 1 = the classic rows (one invocation on the thaw), then the burst sizes. */
+const sizes = [1, ...bursts];
+const setupsFor = (burst: number) => (burst === 1 ? setups : burstSetups);
 
 const startedAt = Date.now();
 // A scenario that cannot be staged for a setup (the naive handler keeps no pool socket to break) is reported as n/a.
-const skipped: Array<{ setup: SetupName; scenario: string; op: FreezeOperation; reason: string }> = [];
-const jobs = scenarios.flatMap((scenario) =>
-  operations.flatMap((op) =>
-    setups.map((setup) =>
-      runScenario(setup, scenario, op, { runs, invokeTimeoutMs }).catch((error: unknown) => {
-        skipped.push({ setup, scenario: scenario.id, op, reason: error instanceof Error ? error.message : String(error) });
-        return undefined;
-      }),
+const skipped: Array<{ setup: SetupName; scenario: string; op: FreezeOperation; burst: number; reason: string }> = [];
+interface Result {
+  burst: number;
+  run: ScenarioRun;
+}
+const jobs = sizes.flatMap((burst) =>
+  scenarios.flatMap((scenario) =>
+    operations.flatMap((op) =>
+      setupsFor(burst).map((setup) =>
+        runScenario(setup, scenario, op, { runs, invokeTimeoutMs, ...(burst > 1 ? { burst } : {}) }).then(
+          (run): Result => ({ burst, run }),
+          (error: unknown) => {
+            skipped.push({ setup, scenario: scenario.id, op, burst, reason: error instanceof Error ? error.message : String(error) });
+            return undefined;
+          },
+        ),
+      ),
     ),
   ),
 );
-const results = (await Promise.all(jobs)).filter((run): run is ScenarioRun => run !== undefined);
+const results = (await Promise.all(jobs)).filter((result): result is Result => result !== undefined);
 await stopAllLambdaContainers();
+const find = (setup: SetupName, scenario: (typeof scenarios)[number], op: FreezeOperation, burst: number) =>
+  results.find((result) => result.burst === burst && result.run.setup === setup && result.run.scenario === scenario && result.run.op === op)?.run;
 
-const cell = (run: ScenarioRun | undefined) => {
+const cell = (run: ScenarioRun | undefined, burst: number, setup: SetupName) => {
+  if (!setupsFor(burst).includes(setup)) return '—';
   if (!run) return 'n/a';
   const failures = run.runs.filter((record) => !record.ok).length;
   const { median, worst } = latencySummary(run.runs);
@@ -58,29 +84,40 @@ const cell = (run: ScenarioRun | undefined) => {
 const format = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
 const lines = [
-  `Freeze/thaw: first invocation after the thaw, ${runs} runs per cell, function timeout ${format(invokeTimeoutMs)}.`,
+  `Freeze/thaw: first invocation after the thaw${bursts.length > 0 ? ` (and ${bursts.join(' or ')} at once, for ${burstSetups.join(', ')})` : ''}, ${runs} runs per cell, function timeout ${format(invokeTimeoutMs)}.`,
   'Each cell: failed/runs · median · worst latency (delivery of the event to the response; a hang counts as the timeout).',
   '',
-  `| scenario | op | ${setups.join(' | ')} |`,
-  `|---|---|${setups.map(() => '---').join('|')}|`,
-  ...scenarios.flatMap((scenario) =>
-    operations.map((op) => `| ${scenario.title} | ${op} | ${setups.map((setup) => cell(results.find((run) => run.setup === setup && run.scenario === scenario && run.op === op))).join(' | ')} |`),
+  `| scenario | op | at once | ${setups.join(' | ')} |`,
+  `|---|---|---|${setups.map(() => '---').join('|')}|`,
+  ...sizes.flatMap((burst) =>
+    scenarios.flatMap((scenario) =>
+      operations.map((op) => `| ${scenario.title} | ${op} | ${burst} | ${setups.map((setup) => cell(find(setup, scenario, op, burst), burst, setup)).join(' | ')} |`),
+    ),
   ),
   '',
+  ...(bursts.length > 0
+    ? [
+        `**at once** > 1: that many invocations delivered together on each thaw, to one module scope (the runtime client's multi-concurrent mode, one worker, room for them all), after a warm-up of one; there a cell is failed bursts/runs · median · worst of each burst's slowest invocation (a burst fails when any of its invocations fails; a hang counts as the timeout, then the container is replaced). — = no burst rows for the setup.`,
+        '',
+      ]
+    : []),
   `Node 22 under aws-lambda-ric v4, wire test server behind the fault proxy on loopback; ${jobs.length} combinations ran concurrently on ${process.env.BENCH_CPUS ?? '2'} cores in ${format(Date.now() - startedAt)}.`,
 ];
 const errors = new Map<string, number>();
-for (const run of results) for (const record of run.runs) if (record.error) {
-  const key = `${run.setup}: ${record.error.replace(/RequestId: \S+ /, '').replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'HOST').slice(0, 110)}`;
+for (const { burst, run } of results) for (const record of run.runs) for (const error of record.errors ?? (record.error ? [record.error] : [])) {
+  const key = `${run.setup}${burst > 1 ? ` (${burst} at once)` : ''}: ${error.replace(/RequestId: \S+ /, '').replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'HOST').slice(0, 110)}`;
   errors.set(key, (errors.get(key) ?? 0) + 1);
 }
 if (errors.size > 0) {
-  lines.push('', 'Failures seen:', '');
+  lines.push('', `Failures seen${bursts.length > 0 ? ' (counted per invocation: a failed burst counts each of its failed invocations)' : ''}:`, '');
   for (const [error, count] of errors) lines.push(`- ${count}× ${error}`);
 }
 if (skipped.length > 0) {
   const reasons = new Map<string, string[]>();
-  for (const { setup, scenario, op, reason } of skipped) reasons.set(`${setup}: ${reason}`, [...(reasons.get(`${setup}: ${reason}`) ?? []), `${scenario}/${op}`]);
+  for (const { setup, scenario, op, burst, reason } of skipped) {
+    const key = `${setup}: ${reason}`;
+    reasons.set(key, [...(reasons.get(key) ?? []), `${scenario}/${op}${burst > 1 ? `/${burst} at once` : ''}`]);
+  }
   lines.push('', 'n/a (the scenario cannot be staged for the setup):', '');
   for (const [reason, cells] of reasons) lines.push(`- ${reason} (${cells.join(', ')})`);
 }
@@ -88,15 +125,21 @@ const table = lines.join('\n');
 console.log(table);
 writeFileSync(values.out, `${table}\n`);
 if (values.json) {
-  const cells = scenarios.flatMap((scenario) =>
-    operations.flatMap((op) =>
-      setups.map((setup) => {
-        const run = results.find((candidate) => candidate.setup === setup && candidate.scenario === scenario && candidate.op === op);
-        const { median, worst } = latencySummary(run?.runs ?? []);
-        if (!run) return { scenario: scenario.id, title: scenario.title, op, setup, runs: 0, failed: 0, medianMs: null, worstMs: null };
-        return { scenario: scenario.id, title: scenario.title, op, setup, runs: run.runs.length, failed: run.runs.filter((record) => !record.ok).length, medianMs: median, worstMs: worst };
-      }),
+  // A burst cell (burst > 1): runs = bursts, failed = bursts with a failed invocation, latencies = each burst's slowest.
+  const cells = sizes.flatMap((burst) =>
+    scenarios.flatMap((scenario) =>
+      operations.flatMap((op) =>
+        setupsFor(burst).map((setup) => {
+          const run = find(setup, scenario, op, burst);
+          const { median, worst } = latencySummary(run?.runs ?? []);
+          if (!run) return { scenario: scenario.id, title: scenario.title, op, setup, burst, runs: 0, failed: 0, medianMs: null, worstMs: null };
+          return { scenario: scenario.id, title: scenario.title, op, setup, burst, runs: run.runs.length, failed: run.runs.filter((record) => !record.ok).length, medianMs: median, worstMs: worst };
+        }),
+      ),
     ),
   );
-  writeFileSync(values.json, `${JSON.stringify({ runs, invokeTimeoutMs, setups, durationMs: Date.now() - startedAt, table, cells, failures: Object.fromEntries(errors), skipped }, null, 2)}\n`);
+  writeFileSync(
+    values.json,
+    `${JSON.stringify({ runs, invokeTimeoutMs, setups, bursts, burstSetups: bursts.length > 0 ? burstSetups : [], durationMs: Date.now() - startedAt, table, cells, failures: Object.fromEntries(errors), skipped }, null, 2)}\n`,
+  );
 }

@@ -13,7 +13,16 @@ export interface FreezeFigures {
   invokeTimeoutMs: number;
   durationMs: number;
   table: string;
-  cells: Array<{ scenario: string; title: string; op: string; setup: string; runs: number; failed: number; medianMs: number | null; worstMs: number | null }>;
+  /**
+   * One per setup, scenario, op and burst size. `burst` (absent in results saved before the burst rows: 1): invocations
+   * delivered at once on each thaw; for a burst > 1, `runs` counts bursts, `failed` the bursts with a failed invocation,
+   * and the latencies are of each burst's slowest invocation.
+   */
+  cells: Array<{ scenario: string; title: string; op: string; setup: string; burst?: number; runs: number; failed: number; medianMs: number | null; worstMs: number | null }>;
+  /** Burst sizes of the concurrent-after-thaw rows (absent or empty: none). */
+  bursts?: number[];
+  /** The setups with concurrent-after-thaw rows. */
+  burstSetups?: string[];
 }
 
 export interface BenchResults {
@@ -224,7 +233,12 @@ function renderLmi(lmi: LmiFigures): string {
 }
 
 function renderFreeze(freeze: FreezeFigures): string {
-  return ['## Freeze/thaw', `The freeze/thaw fault matrix (bench/freeze-thaw.ts, written to bench/freeze-thaw.md), for the four setups and (**mongoose adapter**) mongoose through this library's adapter.`, freeze.table].join('\n\n');
+  const bursts = freeze.bursts ?? [];
+  const concurrent =
+    bursts.length > 0
+      ? ` The table also has concurrent-after-thaw rows (**at once** ${bursts.join(' and ')}, for ${(freeze.burstSetups ?? []).join(' and ')}): that many invocations delivered together on each thaw to one module scope, as a Vercel Fluid instance or a Lambda Managed Instance receives them; a cell there counts failed bursts and gives the latency of each burst's slowest invocation.`
+      : '';
+  return ['## Freeze/thaw', `The freeze/thaw fault matrix (bench/freeze-thaw.ts, written to bench/freeze-thaw.md), for the four setups and (**mongoose adapter**) mongoose through this library's adapter.${concurrent}`, freeze.table].join('\n\n');
 }
 
 function renderFootprint(footprint: FootprintFigures): string {

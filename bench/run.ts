@@ -160,7 +160,10 @@ if (sections.size === SECTIONS.length && !quick) await updatePerformancePage(mar
 log(`done in ${Math.round(results.durationMs / 1000)} s: bench/RESULTS.md, bench/results.json${sections.size === SECTIONS.length && !quick ? ', docs/performance.md' : ''}`);
 log(`warmOverheadRatio ${results.warmOverheadRatio?.toFixed(3) ?? 'n/a'}, coldImportRatio ${results.coldImportRatio?.toFixed(3) ?? 'n/a'}`);
 
-/** The freeze/thaw matrix for the four setups and mongoose through the adapter, by bench/freeze-thaw.ts in a child process. */
+/**
+ * The freeze/thaw matrix for the four setups and mongoose through the adapter, plus its concurrent-after-thaw rows (2 and 8
+ * invocations at once on the thaw) for the guide and the library, by bench/freeze-thaw.ts in a child process.
+ */
 async function runFreeze(): Promise<FreezeFigures> {
   const json = join(WORK_DIR, 'freeze-thaw.json');
   const args = [
@@ -170,6 +173,9 @@ async function runFreeze(): Promise<FreezeFigures> {
     '--runs', String(settings.freezeRuns),
     '--timeout', String(settings.freezeTimeoutMs),
     '--json', json,
+    // Concurrent-after-thaw rows (N invocations delivered at once on the thaw) for the guide and the library.
+    '--bursts', quick ? '2' : '2,8',
+    '--burst-setups', 'guide,library',
     ...(quick ? ['--scenarios', 'fin-short,blackhole-pool', '--out', join(WORK_DIR, 'freeze-thaw.md')] : []),
   ];
   await promisify(execFile)(process.execPath, args, { cwd: PROJECT_ROOT, maxBuffer: 64 * 1024 * 1024 });

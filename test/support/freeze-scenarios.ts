@@ -111,7 +111,10 @@ export interface RunRecord {
   requestId: string;
   /** A burst's invocations after the thaw: every requestId (the first is `requestId`). */
   requestIds: string[];
+  /** The failures' `errorType: errorMessage`; a burst's joined with `; `. */
   error?: string;
+  /** A burst's failures, one entry per failed invocation (the parts of `error`). */
+  errors?: string[];
   /** lsid of the operation after the thaw, and of the warm operation that followed it (same when the session was ended). */
   thawLsid?: string;
   nextLsid?: string;
@@ -185,9 +188,19 @@ export async function runScenario(setup: SetupName, scenario: Scenario, op: Free
           requestId: burst[0]?.requestId ?? 'none',
           requestIds: burst.map((result) => result.requestId),
         };
-        if (failed.length > 0) record.error = failed.map((result) => `${result.error?.errorType}: ${result.error?.errorMessage}`).join('; ');
+        if (failed.length > 0) {
+          record.errors = failed.map((result) => `${result.error?.errorType}: ${result.error?.errorMessage}`);
+          record.error = record.errors.join('; ');
+        }
         containerLost = failed.some((result) => result.error?.errorType === 'ContainerExited');
         result.runs.push(record);
+        // In multi-concurrent mode a timed-out invocation is reported but not stopped (as on Managed Instances): it
+        // keeps its slot, so the container never gets idle enough to freeze again. Replace it, as after a timeout above.
+        if (!containerLost && failed.some((result) => result.error?.errorType === 'Sandbox.Timedout')) {
+          await fn.shutdown(0).catch(() => undefined);
+          containerLost = true;
+          continue;
+        }
         // A worker thread's console lines reach the process's stdout after its responses: wait for the burst's
         // session records (up to 5 s) before the next freeze stops the process, or shutdown drops them.
         if (!containerLost) await logsMention(fn, 'session.ended', record.requestIds, 5_000);
