@@ -5,16 +5,19 @@
 // runs it for naive, guide, mongoose and library.
 //
 //   node scripts/run-ts.mjs bench/freeze-thaw.ts [--runs 10] [--timeout 40000] [--scenarios fin-short,rst]
-//     [--setups naive,guide,mongoose,library] [--bursts 2,8] [--burst-setups guide,library] [--out bench/freeze-thaw.md]
-//     [--json file]
+//     [--setups naive,guide,mongoose,library] [--bursts 2,8] [--burst-setups guide,library] [--burst-scenarios fin-short,rst]
+//     [--burst-runs 5] [--burst-concurrency 10] [--out bench/freeze-thaw.md] [--json file]
 //
 // `--bursts` adds concurrent-after-thaw rows: for each burst size N, the same scenarios with N invocations delivered at
 // once on the thaw (the container in the runtime client's multi-concurrent mode, one worker, room for all N), for the
-// `--burst-setups` (default: every one of `--setups`); the classic rows are "1 at once".
+// `--burst-setups` (default: every one of `--setups`) and `--burst-scenarios` (default: every one), `--burst-runs`
+// freezes each (default `--runs`); the classic rows are "1 at once".
 //
-// Prints a markdown table and writes it to bench/freeze-thaw.md. Every combination runs at once (its own
-// server, proxy and container): the freezes are idle time, so the whole run takes about as long as its
-// slowest combination (a hung invocation waits for the function timeout, then its container is replaced).
+// Prints a markdown table and writes it to bench/freeze-thaw.md. Every classic combination runs at once (its own
+// server, proxy and container): the freezes are idle time, so that part takes about as long as its slowest
+// combination (a hung invocation waits for the function timeout, then its container is replaced). The burst
+// combinations follow, at most `--burst-concurrency` at a time: all at once, the two cores were overloaded
+// (latencies of seconds and failures where the classic rows alone have none).
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { latencySummary, runScenario, SCENARIOS, SETUPS, type FreezeOperation, type ScenarioRun, type SetupName } from '../test/support/freeze-scenarios.js';
@@ -28,6 +31,9 @@ const { values } = parseArgs({
     setups: { type: 'string', default: 'guide,guide + library options,library' },
     bursts: { type: 'string' },
     'burst-setups': { type: 'string' },
+    'burst-scenarios': { type: 'string' },
+    'burst-runs': { type: 'string' },
+    'burst-concurrency': { type: 'string', default: '10' },
     out: { type: 'string', default: 'bench/freeze-thaw.md' },
     json: { type: 'string' },
   },
@@ -43,6 +49,10 @@ const bursts = (values.bursts ?? '').split(',').map((size) => size.trim()).filte
 for (const size of bursts) if (!(Number.isInteger(size) && size >= 2)) throw new Error(`--bursts: burst sizes are integers >= 2 (got ${values.bursts})`);
 const burstSetups = values['burst-setups'] === undefined ? setups : (values['burst-setups'].split(',').map((name) => name.trim()) as SetupName[]);
 for (const setup of burstSetups) if (!setups.includes(setup)) throw new Error(`--burst-setups: "${setup}" is not one of --setups (${setups.join(', ')})`);
+const burstRuns = values['burst-runs'] === undefined ? runs : Number(values['burst-runs']);
+const burstConcurrency = Math.max(1, Number(values['burst-concurrency']));
+const wantedBursts = values['burst-scenarios']?.split(',').map((id) => id.trim());
+const burstScenarios = scenarios.filter((scenario) => !wantedBursts || wantedBursts.includes(scenario.id));
 /** 1 = the classic rows (one invocation on the thaw), then the burst sizes. */
 const sizes = [1, ...bursts];
 const setupsFor = (burst: number) => (burst === 1 ? setups : burstSetups);
@@ -54,22 +64,27 @@ interface Result {
   burst: number;
   run: ScenarioRun;
 }
-const jobs = sizes.flatMap((burst) =>
-  scenarios.flatMap((scenario) =>
-    operations.flatMap((op) =>
-      setupsFor(burst).map((setup) =>
-        runScenario(setup, scenario, op, { runs, invokeTimeoutMs, ...(burst > 1 ? { burst } : {}) }).then(
-          (run): Result => ({ burst, run }),
-          (error: unknown) => {
-            skipped.push({ setup, scenario: scenario.id, op, burst, reason: error instanceof Error ? error.message : String(error) });
-            return undefined;
-          },
-        ),
-      ),
-    ),
-  ),
+const combinations = sizes.flatMap((burst) =>
+  (burst === 1 ? scenarios : burstScenarios).flatMap((scenario) => operations.flatMap((op) => setupsFor(burst).map((setup) => ({ burst, scenario, op, setup })))),
 );
-const results = (await Promise.all(jobs)).filter((result): result is Result => result !== undefined);
+const jobs = combinations.length;
+const runCombination = ({ burst, scenario, op, setup }: (typeof combinations)[number]): Promise<Result | undefined> =>
+  runScenario(setup, scenario, op, { runs: burst === 1 ? runs : burstRuns, invokeTimeoutMs, ...(burst > 1 ? { burst } : {}) }).then(
+    (run): Result => ({ burst, run }),
+    (error: unknown) => {
+      skipped.push({ setup, scenario: scenario.id, op, burst, reason: error instanceof Error ? error.message : String(error) });
+      return undefined;
+    },
+  );
+const settled: Array<Result | undefined> = await Promise.all(combinations.filter((combination) => combination.burst === 1).map(runCombination));
+const burstQueue = combinations.filter((combination) => combination.burst > 1);
+const burstCount = burstQueue.length;
+await Promise.all(
+  Array.from({ length: Math.min(burstConcurrency, burstQueue.length) }, async () => {
+    for (let next = burstQueue.shift(); next; next = burstQueue.shift()) settled.push(await runCombination(next));
+  }),
+);
+const results = settled.filter((result): result is Result => result !== undefined);
 await stopAllLambdaContainers();
 const find = (setup: SetupName, scenario: (typeof scenarios)[number], op: FreezeOperation, burst: number) =>
   results.find((result) => result.burst === burst && result.run.setup === setup && result.run.scenario === scenario && result.run.op === op)?.run;
@@ -84,13 +99,13 @@ const cell = (run: ScenarioRun | undefined, burst: number, setup: SetupName) => 
 const format = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
 const lines = [
-  `Freeze/thaw: first invocation after the thaw${bursts.length > 0 ? ` (and ${bursts.join(' or ')} at once, for ${burstSetups.join(', ')})` : ''}, ${runs} runs per cell, function timeout ${format(invokeTimeoutMs)}.`,
+  `Freeze/thaw: first invocation after the thaw${bursts.length > 0 ? ` (and ${bursts.join(' or ')} at once, for ${burstSetups.join(', ')}${burstScenarios.length < scenarios.length ? ` in ${burstScenarios.length} of the scenarios` : ''})` : ''}, ${runs} runs per cell${bursts.length > 0 && burstRuns !== runs ? ` (${burstRuns} per burst cell)` : ''}, function timeout ${format(invokeTimeoutMs)}.`,
   'Each cell: failed/runs · median · worst latency (delivery of the event to the response; a hang counts as the timeout).',
   '',
   `| scenario | op | at once | ${setups.join(' | ')} |`,
   `|---|---|---|${setups.map(() => '---').join('|')}|`,
   ...sizes.flatMap((burst) =>
-    scenarios.flatMap((scenario) =>
+    (burst === 1 ? scenarios : burstScenarios).flatMap((scenario) =>
       operations.map((op) => `| ${scenario.title} | ${op} | ${burst} | ${setups.map((setup) => cell(find(setup, scenario, op, burst), burst, setup)).join(' | ')} |`),
     ),
   ),
@@ -101,7 +116,7 @@ const lines = [
         '',
       ]
     : []),
-  `Node 22 under aws-lambda-ric v4, wire test server behind the fault proxy on loopback; ${jobs.length} combinations ran concurrently on ${process.env.BENCH_CPUS ?? '2'} cores in ${format(Date.now() - startedAt)}.`,
+  `Node 22 under aws-lambda-ric v4, wire test server behind the fault proxy on loopback; ${jobs - burstCount} combinations ran concurrently${burstCount > 0 ? `, then ${burstCount} burst combinations ${burstConcurrency} at a time` : ''}, on ${process.env.BENCH_CPUS ?? '2'} cores in ${format(Date.now() - startedAt)}.`,
 ];
 const errors = new Map<string, number>();
 for (const { burst, run } of results) for (const record of run.runs) for (const error of record.errors ?? (record.error ? [record.error] : [])) {
@@ -127,7 +142,7 @@ writeFileSync(values.out, `${table}\n`);
 if (values.json) {
   // A burst cell (burst > 1): runs = bursts, failed = bursts with a failed invocation, latencies = each burst's slowest.
   const cells = sizes.flatMap((burst) =>
-    scenarios.flatMap((scenario) =>
+    (burst === 1 ? scenarios : burstScenarios).flatMap((scenario) =>
       operations.flatMap((op) =>
         setupsFor(burst).map((setup) => {
           const run = find(setup, scenario, op, burst);

@@ -176,6 +176,10 @@ async function runFreeze(): Promise<FreezeFigures> {
     // Concurrent-after-thaw rows (N invocations delivered at once on the thaw) for the guide and the library.
     '--bursts', quick ? '2' : '2,8',
     '--burst-setups', 'guide,library',
+    // Bursts after the classic rows, 10 combinations at a time, in the scenarios that break sockets differently.
+    '--burst-scenarios', 'fin-short,rst,blackhole-all,blackhole-pool,restart,slow-link',
+    '--burst-runs', quick ? '1' : '5',
+    '--burst-concurrency', '10',
     ...(quick ? ['--scenarios', 'fin-short,blackhole-pool', '--out', join(WORK_DIR, 'freeze-thaw.md')] : []),
   ];
   await promisify(execFile)(process.execPath, args, { cwd: PROJECT_ROOT, maxBuffer: 64 * 1024 * 1024 });

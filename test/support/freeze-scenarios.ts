@@ -41,6 +41,8 @@ export interface Scenario {
   freezeMs: number;
   /** Query options added to the connection string. */
   uriOptions?: string;
+  /** One-way delay of the proxy from the start (the link's round trip is twice this): a slow link, healthy. */
+  latencyMs?: number;
   /** Breaks things while the container is frozen. */
   duringFreeze(rig: Rig): Promise<void> | void;
 }
@@ -60,6 +62,13 @@ function openConnectionIds(rig: Rig): number[] {
 export const SCENARIOS: Scenario[] = [
   { id: 'fin-short', title: 'server closed the sockets (FIN), 3 s freeze', freezeMs: 3_000, duringFreeze: ({ proxy }) => proxy.closeAll() },
   { id: 'fin-long', title: 'server closed the sockets (FIN), 12 s freeze (past a heartbeat)', freezeMs: 12_000, duringFreeze: ({ proxy }) => proxy.closeAll() },
+  {
+    id: 'slow-link',
+    title: 'slow link (250 ms round trips), server closed the sockets (FIN), 3 s freeze',
+    freezeMs: 3_000,
+    latencyMs: 125,
+    duringFreeze: ({ proxy }) => proxy.closeAll(),
+  },
   { id: 'rst', title: 'sockets reset (RST)', freezeMs: 3_000, duringFreeze: ({ proxy }) => proxy.resetAll() },
   {
     id: 'blackhole-all',
@@ -151,6 +160,7 @@ export async function runScenario(setup: SetupName, scenario: Scenario, op: Free
   const server = await startWireServer({ topology: 'replicaSet', ...(options.tls ? { tls: TEST_TLS } : {}) });
   const proxy = await startFaultProxy({ host: '127.0.0.1', port: server.port });
   server.setAdvertisedAddress(proxy.address);
+  if (scenario.latencyMs) proxy.setLatency(scenario.latencyMs);
   const base = proxy.uriFor(server.uri);
   const uri = scenario.uriOptions ? `${base}${base.includes('?') ? '&' : '?'}${scenario.uriOptions}` : base;
   const start = () =>
