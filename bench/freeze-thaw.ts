@@ -56,6 +56,7 @@ const burstScenarios = scenarios.filter((scenario) => !wantedBursts || wantedBur
 /** 1 = the classic rows (one invocation on the thaw), then the burst sizes. */
 const sizes = [1, ...bursts];
 const setupsFor = (burst: number) => (burst === 1 ? setups : burstSetups);
+const scenariosFor = (burst: number) => (burst === 1 ? scenarios : burstScenarios);
 
 const startedAt = Date.now();
 // A scenario that cannot be staged for a setup (the naive handler keeps no pool socket to break) is reported as n/a.
@@ -65,9 +66,8 @@ interface Result {
   run: ScenarioRun;
 }
 const combinations = sizes.flatMap((burst) =>
-  (burst === 1 ? scenarios : burstScenarios).flatMap((scenario) => operations.flatMap((op) => setupsFor(burst).map((setup) => ({ burst, scenario, op, setup })))),
+  scenariosFor(burst).flatMap((scenario) => operations.flatMap((op) => setupsFor(burst).map((setup) => ({ burst, scenario, op, setup })))),
 );
-const jobs = combinations.length;
 const runCombination = ({ burst, scenario, op, setup }: (typeof combinations)[number]): Promise<Result | undefined> =>
   runScenario(setup, scenario, op, { runs: burst === 1 ? runs : burstRuns, invokeTimeoutMs, ...(burst > 1 ? { burst } : {}) }).then(
     (run): Result => ({ burst, run }),
@@ -79,6 +79,7 @@ const runCombination = ({ burst, scenario, op, setup }: (typeof combinations)[nu
 const settled: Array<Result | undefined> = await Promise.all(combinations.filter((combination) => combination.burst === 1).map(runCombination));
 const burstQueue = combinations.filter((combination) => combination.burst > 1);
 const burstCount = burstQueue.length;
+const classicCount = combinations.length - burstCount;
 await Promise.all(
   Array.from({ length: Math.min(burstConcurrency, burstQueue.length) }, async () => {
     for (let next = burstQueue.shift(); next; next = burstQueue.shift()) settled.push(await runCombination(next));
@@ -105,7 +106,7 @@ const lines = [
   `| scenario | op | at once | ${setups.join(' | ')} |`,
   `|---|---|---|${setups.map(() => '---').join('|')}|`,
   ...sizes.flatMap((burst) =>
-    (burst === 1 ? scenarios : burstScenarios).flatMap((scenario) =>
+    scenariosFor(burst).flatMap((scenario) =>
       operations.map((op) => `| ${scenario.title} | ${op} | ${burst} | ${setups.map((setup) => cell(find(setup, scenario, op, burst), burst, setup)).join(' | ')} |`),
     ),
   ),
@@ -116,7 +117,7 @@ const lines = [
         '',
       ]
     : []),
-  `Node 22 under aws-lambda-ric v4, wire test server behind the fault proxy on loopback; ${jobs - burstCount} combinations ran concurrently${burstCount > 0 ? `, then ${burstCount} burst combinations ${burstConcurrency} at a time` : ''}, on ${process.env.BENCH_CPUS ?? '2'} cores in ${format(Date.now() - startedAt)}.`,
+  `Node 22 under aws-lambda-ric v4, wire test server behind the fault proxy on loopback; ${classicCount} combinations ran concurrently${burstCount > 0 ? `, then ${burstCount} burst combinations ${burstConcurrency} at a time` : ''}, on ${process.env.BENCH_CPUS ?? '2'} cores in ${format(Date.now() - startedAt)}.`,
 ];
 const errors = new Map<string, number>();
 for (const { burst, run } of results) for (const record of run.runs) for (const error of record.errors ?? (record.error ? [record.error] : [])) {
@@ -141,18 +142,12 @@ console.log(table);
 writeFileSync(values.out, `${table}\n`);
 if (values.json) {
   // A burst cell (burst > 1): runs = bursts, failed = bursts with a failed invocation, latencies = each burst's slowest.
-  const cells = sizes.flatMap((burst) =>
-    (burst === 1 ? scenarios : burstScenarios).flatMap((scenario) =>
-      operations.flatMap((op) =>
-        setupsFor(burst).map((setup) => {
-          const run = find(setup, scenario, op, burst);
-          const { median, worst } = latencySummary(run?.runs ?? []);
-          if (!run) return { scenario: scenario.id, title: scenario.title, op, setup, burst, runs: 0, failed: 0, medianMs: null, worstMs: null };
-          return { scenario: scenario.id, title: scenario.title, op, setup, burst, runs: run.runs.length, failed: run.runs.filter((record) => !record.ok).length, medianMs: median, worstMs: worst };
-        }),
-      ),
-    ),
-  );
+  const cells = combinations.map(({ burst, scenario, op, setup }) => {
+    const run = find(setup, scenario, op, burst);
+    const { median, worst } = latencySummary(run?.runs ?? []);
+    if (!run) return { scenario: scenario.id, title: scenario.title, op, setup, burst, runs: 0, failed: 0, medianMs: null, worstMs: null };
+    return { scenario: scenario.id, title: scenario.title, op, setup, burst, runs: run.runs.length, failed: run.runs.filter((record) => !record.ok).length, medianMs: median, worstMs: worst };
+  });
   writeFileSync(
     values.json,
     `${JSON.stringify({ runs, invokeTimeoutMs, setups, bursts, burstSetups: bursts.length > 0 ? burstSetups : [], durationMs: Date.now() - startedAt, table, cells, failures: Object.fromEntries(errors), skipped }, null, 2)}\n`,

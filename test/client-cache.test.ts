@@ -130,8 +130,7 @@ describe('getMongoClient', () => {
     const reopened = await getMongoClient({ uri: server.uri });
 
     // Assess
-    const ended = server.commandsNamed('endSessions').flatMap((command) => command.body.endSessions as Array<{ id: { buffer: Uint8Array } }>);
-    expect(ended.map((id) => Buffer.from(id.id.buffer).toString('hex'))).toContain(lsid);
+    expect(server.lsidsSentIn('endSessions')).toContain(lsid);
     expect(reopened).not.toBe(client);
     await closeMongoClient();
     await expect.poll(() => server.openConnectionCount()).toBe(0);

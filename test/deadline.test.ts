@@ -240,10 +240,7 @@ describe('the layer obeys the deadline', () => {
       server.clearRecords();
     });
 
-    /** The lsids a killSessions named, as the server's hex. */
-    function killed(): string[] {
-      return server.commandsNamed('killSessions').flatMap((command) => (command.body.killSessions as Array<{ id: { buffer: Uint8Array } }>).map((lsid) => Buffer.from(lsid.id.buffer).toString('hex')));
-    }
+    const killed = () => server.lsidsSentIn('killSessions');
 
     it.each([
       ['a write outside a transaction', false],
@@ -274,7 +271,7 @@ describe('the layer obeys the deadline', () => {
       expect(server.documents('shop', 'hung')).toEqual([]);
       expect(server.commandsNamed('commitTransaction')).toEqual([]);
       // the session went back to the driver's pool: its lsid reaches the server in endSessions (w: 0) when the client closes
-      await vi.waitFor(() => expect(server.commandsNamed('endSessions').flatMap((command) => (command.body.endSessions as Array<{ id: { buffer: Uint8Array } }>).map((lsid) => Buffer.from(lsid.id.buffer).toString('hex')))).toContain(insert!.lsid));
+      await vi.waitFor(() => expect(server.lsidsSentIn('endSessions')).toContain(insert!.lsid));
       expect(logger.withEvent('invocation.interrupted')).toMatchObject([{ level: 'warn', attributes: { mongodb: { requestId: context.awsRequestId, lsid: insert!.lsid } } }]);
     });
 

@@ -80,8 +80,7 @@ describe('under the Lambda runtime: hot path, deadline, shutdown', () => {
     // Assess
     expect(fn.extensionNames).toEqual(['serverless-mongodb']);
     expect(retired).toMatchObject({ sigterm: true, signal: 'SIGTERM' });
-    const ended = server.commandsNamed('endSessions').flatMap((command) => (command.body.endSessions as Array<{ id: { buffer: Uint8Array } }>).map((id) => Buffer.from(id.id.buffer).toString('hex')));
-    expect(ended).toContain(lsid);
+    expect(server.lsidsSentIn('endSessions')).toContain(lsid);
     await expect.poll(() => server.openConnectionCount()).toBe(0);
     const events = fn.jsonLogs().map((line) => (line.mongodb as { event?: string } | undefined)?.event);
     expect(events).toEqual(expect.arrayContaining(['extension.registered', 'shutdown.started', 'shutdown.finished']));

@@ -20,13 +20,6 @@ async function visibleNames(server: WireServer, db: string, collection: string):
   }
 }
 
-/** The lsids the server was sent in endSessions (a client sends its pooled sessions' ids when it closes). */
-function endedLsids(server: WireServer): string[] {
-  return server
-    .commandsNamed('endSessions')
-    .flatMap((command) => (command.body.endSessions as Array<{ id: { buffer: Uint8Array } }>).map((id) => Buffer.from(id.id.buffer).toString('hex')));
-}
-
 /** The lsids the server saw on the named commands, in order. */
 function lsidsOf(server: WireServer, name: string): Array<string | undefined> {
   return server.commandsNamed(name).map((command) => command.lsid);
@@ -180,7 +173,7 @@ describe('middy middleware: one session per invocation, always ended', () => {
     expect(server.commandsNamed('commitTransaction')).toHaveLength(0);
     expect(await visibleNames(server, 'bank', 'accounts')).toEqual([]);
     await closeMongoClient();
-    await vi.waitFor(() => expect(endedLsids(server)).toContain(insert?.lsid));
+    await vi.waitFor(() => expect(server.lsidsSentIn('endSessions')).toContain(insert?.lsid));
   });
 
   it('throws a TransactionError when the commit fails, with the driver error as cause, and ends the session', async () => {
@@ -205,7 +198,7 @@ describe('middy middleware: one session per invocation, always ended', () => {
     for (const commit of commits) expect(commit).toMatchObject({ lsid: insert?.lsid, txnNumber: insert?.txnNumber });
     expect(await visibleNames(server, 'bank', 'accounts')).toEqual([]);
     await closeMongoClient();
-    await vi.waitFor(() => expect(endedLsids(server)).toContain(insert?.lsid));
+    await vi.waitFor(() => expect(server.lsidsSentIn('endSessions')).toContain(insert?.lsid));
   });
 
   it('gives two concurrent invocations in one process distinct sessions', async () => {

@@ -51,10 +51,14 @@ const getParameter: CommandHandler = (ctx) => {
   return reply;
 };
 
+/** The hex lsids of an endSessions / killSessions array (`[{ id: UUID }, ...]`); entries without one are skipped. */
+function lsidsOf(raw: unknown[]): string[] {
+  return raw.map((s: unknown) => (isPlainObject(s) ? binaryHex(s.id) : undefined)).filter((id): id is string => id !== undefined);
+}
+
 const endSessions: CommandHandler = (ctx) => {
   const raw: unknown = ctx.body.endSessions;
-  const lsids = Array.isArray(raw) ? raw.map((s: unknown) => (isPlainObject(s) ? binaryHex(s.id) : undefined)) : [];
-  ctx.state.sessions.end(lsids.filter((id): id is string => id !== undefined));
+  ctx.state.sessions.end(Array.isArray(raw) ? lsidsOf(raw) : []);
   return ok();
 };
 
@@ -62,8 +66,7 @@ const endSessions: CommandHandler = (ctx) => {
 const killSessions: CommandHandler = (ctx) => {
   const raw: unknown = ctx.body.killSessions;
   if (!Array.isArray(raw)) throw new CommandError(14, "BSON field 'killSessions' is the wrong type, expected type 'array'");
-  const lsids = raw.map((s: unknown) => (isPlainObject(s) ? binaryHex(s.id) : undefined));
-  ctx.state.killSessions(lsids.filter((id): id is string => id !== undefined));
+  ctx.state.killSessions(lsidsOf(raw));
   return ok();
 };
 

@@ -116,7 +116,7 @@ export class WireConnection {
 
     const failPoint = this.state.takeFailPoint(meta.name);
     if (failPoint !== undefined) {
-      this.fireFailPoint(request, failPoint);
+      this.fireFailPoint(request, meta, failPoint);
       return;
     }
     if (isHelloCommand(meta.name) && request.body.topologyVersion !== undefined && request.body.maxAwaitTimeMS !== undefined) {
@@ -141,13 +141,13 @@ export class WireConnection {
     (isHelloCommand(meta.name) ? this.state.heartbeats : this.state.commands).push(entry);
   }
 
-  private fireFailPoint(request: WireRequest, fp: FailPoint): void {
+  private fireFailPoint(request: WireRequest, meta: CommandMeta, fp: FailPoint): void {
     if (fp.closeConnection === true) {
       this.destroy();
       return;
     }
     if (fp.hang === true) {
-      this.hangUntilKilled(request);
+      this.hangUntilKilled(request, meta.lsid);
       return;
     }
     const reply: Document = {
@@ -165,8 +165,7 @@ export class WireConnection {
   }
 
   /** Fail point `hang`: no answer until a killSessions names the command's lsid (then 11601), or the socket closes. */
-  private hangUntilKilled(request: WireRequest): void {
-    const { lsid } = commandMeta(request.body, request.db);
+  private hangUntilKilled(request: WireRequest, lsid: string | undefined): void {
     if (lsid === undefined) return; // nothing can name it: it hangs until the socket closes
     let forget: (() => void) | undefined;
     const interrupt = (): void => {

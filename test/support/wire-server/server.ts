@@ -67,6 +67,13 @@ class WireServerImpl implements WireServer {
     return [...this.state.commands, ...this.state.heartbeats].filter((c) => c.name === name).sort((a, b) => a.at - b.at);
   }
 
+  lsidsSentIn(command: 'endSessions' | 'killSessions'): string[] {
+    return this.commandsNamed(command).flatMap((recorded) => {
+      const named: unknown = recorded.body[command];
+      return Array.isArray(named) ? named.map((lsid: { id: { buffer: Uint8Array } }) => Buffer.from(lsid.id.buffer).toString('hex')) : [];
+    });
+  }
+
   failNext(fp: FailPoint): void {
     this.state.armFailPoint(fp);
   }

@@ -169,13 +169,7 @@ export class SessionManager {
   /** endSessions: abort open transactions and forget the sessions. */
   /** killSessions: in-progress transactions are aborted (a later commit gets NoSuchTransaction); the sessions stay known. */
   killed(lsids: string[]): void {
-    for (const lsid of lsids) {
-      const session = this.sessions.get(lsid);
-      if (session?.txn?.state === 'inProgress') {
-        session.txn.state = 'aborted';
-        session.txn.overlay = new TxnOverlay();
-      }
-    }
+    for (const lsid of lsids) abortInProgress(this.sessions.get(lsid));
   }
 
   end(lsids: string[]): void {
@@ -188,12 +182,7 @@ export class SessionManager {
 
   /** Server restart: in-progress transactions are lost, committed history and retryable replies survive. */
   abortAllInProgress(): void {
-    for (const session of this.sessions.values()) {
-      if (session.txn?.state === 'inProgress') {
-        session.txn.state = 'aborted';
-        session.txn.overlay = new TxnOverlay();
-      }
-    }
+    for (const session of this.sessions.values()) abortInProgress(session);
   }
 
   clear(): void {
@@ -205,4 +194,11 @@ function noSuchTransaction(txnNumber: number, what = 'does not match any in-prog
   return new CommandError(251, `Transaction with { txnNumber: ${txnNumber} } ${what}.`, {
     errorLabels: ['TransientTransactionError'],
   });
+}
+
+/** Aborts the session's transaction if one is in progress (its writes are dropped). */
+function abortInProgress(session: SessionState | undefined): void {
+  if (session?.txn?.state !== 'inProgress') return;
+  session.txn.state = 'aborted';
+  session.txn.overlay = new TxnOverlay();
 }

@@ -109,6 +109,8 @@ export interface WireServer {
   openConnectionCount(): number;
   /** commands of a given name (helper) */
   commandsNamed(name: string): RecordedCommand[];
+  /** the lsids (lowercase hex) named in every `endSessions` or `killSessions` command received, in order */
+  lsidsSentIn(command: 'endSessions' | 'killSessions'): string[];
   /** arm a fail point */
   failNext(fp: FailPoint): void;
   clearFailPoints(): void;
