@@ -229,7 +229,24 @@ function renderLmi(lmi: LmiFigures): string {
     '## Lambda Managed Instances',
     `One execution environment under the runtime client's multi-concurrent mode (\`AWS_LAMBDA_MAX_CONCURRENCY\` ${lmi.maxConcurrency}, the Runtime API holding at most ${lmi.maxConcurrency} invocations in flight), each invocation a \`findOne\`, 100 ms of other awaiting and an \`insertOne\`; per round and row a new environment and server, ${lmi.warmup} events to warm up, then ${lmi.events} measured; ${lmi.rounds} rounds, the rows taking turns. Latency: delivery of the event to its response. Sockets: opened by the environment in a round (warm-up included), the median of the rounds; peak: the most open at once. **Worst case**: what the library logs at its first connect (workers × (maxPoolSize + 1 monitor)). \`UV_THREADPOOL_SIZE\` 64 for every row ([managed-instances.md](runtimes/managed-instances.md#worker-threads-and-libuvs-thread-pool)).`,
     table(['setup', 'workers', 'failed', 'p50', 'p99', 'p50 / p99 vs guide', 'rounds\' p50 (ms)', 'sockets', 'sockets vs guide', 'peak open', 'worst case'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+    ...(lmi.poolRows?.length ? renderLmiPool(lmi, lmi.poolRows) : []),
   ].join('\n\n');
+}
+
+function renderLmiPool(lmi: LmiFigures, poolRows: NonNullable<LmiFigures['poolRows']>): string[] {
+  const guideOf = (row: (typeof poolRows)[number]) => poolRows.find((candidate) => candidate.setup === 'guide' && candidate.shape === row.shape && candidate.rttMs === row.rttMs);
+  const rows = poolRows.map((row) => {
+    const guide = guideOf(row);
+    const vs = (value: number, of: number | undefined) => (row.setup === 'guide' || of === undefined ? '1.00×' : ratio(value / of));
+    const pool = row.setup === 'guide' ? '100 (driver default)' : `${row.maxPoolSize ?? row.pool}${row.pool === 'default' ? ' (default)' : ' (set)'}`;
+    const setup = row.setup === 'guide' ? 'guide' : `**library**${row.monitorCommands ? ', `monitorCommands: true`' : ''}`;
+    return [row.shape, `${row.rttMs} ms`, setup, pool, String(row.failures), ms(row.p50Ms), ms(row.p99Ms), `${vs(row.p50Ms, guide?.p50Ms)} / ${vs(row.p99Ms, guide?.p99Ms)}`, String(row.socketsOpened), vs(row.socketsOpened, guide?.socketsOpened)];
+  });
+  return [
+    '### Pool size under Managed Instances',
+    `At the default worker count, the handler's shape and the server's distance varied (a proxy delaying each direction by half the round trip): MongoDB's guide (the driver's pool of 100), the library with its default pool, with a pool of 5 (the Lambda default), and with that pool and the driver's command events on (\`monitorCommands: true\`, which lets the deadline close the connection of an operation on a dead socket), side by side; ${lmi.rounds} rounds, the rows taking turns, ${lmi.warmup} + ${lmi.events} events each.`,
+    table(['handler', 'round trip', 'setup', 'maxPoolSize', 'failed', 'p50', 'p99', 'p50 / p99 vs guide', 'sockets', 'sockets vs guide'], rows, ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+  ];
 }
 
 function renderFreeze(freeze: FreezeFigures): string {

@@ -5,7 +5,7 @@
 //
 //   npm run bench [-- --sections warm,cold,first,freeze,footprint,scale,lmi] [--warm-invocations 1500] [--warm-replicas 4]
 //     [--import-runs 21] [--first-runs 7] [--latency 5] [--freeze-runs 10] [--freeze-timeout 15000]
-//     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--lmi-events 256] [--lmi-rounds 3] [--lmi-workers 2,4]
+//     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--lmi-events 256] [--lmi-rounds 4] [--lmi-workers 2,4] [--no-lmi-pool]
 //     [--quick] [--render]
 //
 // Writes bench/RESULTS.md and bench/results.json, and docs/performance.md between its bench markers (a full run only). Sections run
@@ -44,8 +44,10 @@ const { values } = parseArgs({
     scale: { type: 'string', default: '25,50' },
     burst: { type: 'string', default: '10' },
     'lmi-events': { type: 'string', default: '256' },
-    'lmi-rounds': { type: 'string', default: '3' },
+    'lmi-rounds': { type: 'string', default: '4' },
     'lmi-workers': { type: 'string', default: '2,4' },
+    // The pool-size rows (handler shapes and server distances at the default workers); --no-lmi-pool skips them.
+    'lmi-pool': { type: 'boolean', default: true },
     quick: { type: 'boolean', default: false },
     // Re-render bench/RESULTS.md and docs/performance.md's section from bench/results.json, measuring nothing.
     render: { type: 'boolean', default: false },
@@ -76,6 +78,7 @@ const settings = {
   lmiEvents: quick ? 64 : Number(values['lmi-events']),
   lmiRounds: quick ? 1 : Math.max(1, Number(values['lmi-rounds'])),
   lmiWorkers: values['lmi-workers'].split(',').filter(Boolean).map(Number),
+  lmiPool: !quick && values['lmi-pool'],
 };
 const sections = new Set(values.sections.split(',').map((name) => name.trim()) as Section[]);
 for (const section of sections) if (!SECTIONS.includes(section)) throw new Error(`Unknown section "${section}": one of ${SECTIONS.join(', ')}`);
@@ -142,7 +145,7 @@ try {
   }
   if (sections.has('lmi')) {
     log(`Lambda Managed Instances: ${settings.lmiEvents} events at concurrency 64, workers: default and ${settings.lmiWorkers.join(', ')}, ${settings.lmiRounds} rounds`);
-    results.lmi = await runLmi({ events: settings.lmiEvents, warmup: 64, rounds: settings.lmiRounds, workerCounts: settings.lmiWorkers }, log);
+    results.lmi = await runLmi({ events: settings.lmiEvents, warmup: 64, rounds: settings.lmiRounds, workerCounts: settings.lmiWorkers, pool: settings.lmiPool }, log);
   }
   if (sections.has('freeze')) {
     log(`freeze/thaw: ${settings.freezeRuns} runs per cell, function timeout ${settings.freezeTimeoutMs} ms (bench/freeze-thaw.ts)`);

@@ -2,13 +2,15 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoServerError } from 'mongodb';
+import { MongoError, MongoNetworkTimeoutError, MongoServerError, type MongoClient } from 'mongodb';
+import { closeConnectionsOf } from '../src/core/client/in-flight.js';
 import { closeMongoClient, ConnectionError, withMongo } from '../src/index.js';
 import { startDeadline } from '../src/core/invocation/deadline.js';
 import { unwatchDeadline, watchDeadline } from '../src/core/invocation/interrupt.js';
 import { PROJECT_ROOT } from './support/lambda-emulator/index.js';
 import { CaptureLogger } from './support/capture-logger.js';
 import { lambdaContext } from './support/lambda-context.js';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
 /** A Lambda context's clock: the time left until a fixed deadline `ms` from now (Date.now(), faked in these tests). */
@@ -299,6 +301,171 @@ describe('the layer obeys the deadline', () => {
 
     it('refuses an interruptAtDeadline that is not a boolean', () => {
       expect(() => withMongo(async () => 1, { interruptAtDeadline: 'yes' as unknown as boolean })).toThrow(/`interruptAtDeadline` .*must be a boolean/);
+    });
+  });
+
+  describe('with monitorCommands on, under Managed Instances: what killSessions alone cannot end', () => {
+    // The socket of the invocation's insert dies without a FIN or an RST (the proxy drops its bytes): the server never
+    // sees the insert, so killSessions interrupts nothing; the layer then closes that connection. And a command given
+    // no session carries an implicit one, which only the command events attribute to the invocation.
+    const monitorCommands = true;
+    let rs: WireServer;
+    let proxy: FaultProxy;
+    const saved = { concurrency: process.env.AWS_LAMBDA_MAX_CONCURRENCY, workers: process.env.AWS_LAMBDA_NODEJS_WORKER_COUNT };
+    beforeAll(async () => {
+      rs = await startWireServer({ topology: 'replicaSet' });
+      proxy = await startFaultProxy({ host: '127.0.0.1', port: rs.port });
+      rs.setAdvertisedAddress(proxy.address);
+      process.env.AWS_LAMBDA_MAX_CONCURRENCY = '8';
+      process.env.AWS_LAMBDA_NODEJS_WORKER_COUNT = '1';
+    });
+    afterEach(() => {
+      rs.clearRecords();
+    });
+    afterAll(async () => {
+      for (const [name, value] of [['AWS_LAMBDA_MAX_CONCURRENCY', saved.concurrency], ['AWS_LAMBDA_NODEJS_WORKER_COUNT', saved.workers]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await proxy.stop();
+      await rs.stop();
+    });
+
+    /** The proxy's open connections whose server side carried a command other than hello: the pool's sockets. */
+    const poolSockets = () => {
+      const ports = new Set(rs.commands.map((command) => rs.connections.find((connection) => connection.id === command.connectionId)?.remotePort));
+      return proxy.connections.filter((connection) => connection.open && connection.upstreamPort !== undefined && ports.has(connection.upstreamPort));
+    };
+
+    it.each([
+      ['a retryable write is retried on a new connection and succeeds', true],
+      ['a write that may not be retried fails with MongoNetworkTimeoutError', false],
+    ] as const)('%s', async (_what, retryWrites) => {
+      // Prepare: one warm invocation leaves one pooled socket; the next cuts it between its find and its insert
+      const logger = new CaptureLogger();
+      const cut: number[] = [];
+      const collection = `unseen-${retryWrites}`;
+      const handler = withMongo(async (event: { cut?: boolean }, context) => {
+        const items = context.mongo.db.collection(collection);
+        await items.findOne({}, { session: context.mongo.session });
+        if (event.cut) for (const socket of poolSockets()) (cut.push(socket.id), proxy.blackholeConnection(socket.id, true));
+        await items.insertOne({ sku: event.cut ? 'late' : 'warm' }, { session: context.mongo.session });
+        return 'inserted';
+      }, { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { retryWrites, monitorCommands } });
+      await handler({}, lambdaContext(10_000));
+      rs.clearRecords();
+      const context = lambdaContext(1_000);
+
+      // Act
+      const outcome = await handler({ cut: true }, context).catch((thrown: unknown) => thrown);
+      await closeMongoClient();
+
+      // Assess
+      const [find] = rs.commandsNamed('find');
+      expect(cut).toHaveLength(1);
+      expect(rs.lsidsSentIn('killSessions')).toEqual([find!.lsid]);
+      expect(logger.withEvent('invocation.connectionsClosed')).toMatchObject([{ level: 'warn', attributes: { mongodb: { requestId: context.awsRequestId, lsid: find!.lsid, commands: ['insert'], connections: 1 } } }]);
+      if (retryWrites) {
+        expect(outcome).toBe('inserted');
+        // the retry, on another connection than the find's (the cut one); the same session
+        expect(rs.commandsNamed('insert').map((insert) => insert.lsid)).toEqual([find!.lsid]);
+        expect(rs.commandsNamed('insert')[0]!.connectionId).not.toBe(find!.connectionId);
+        expect(rs.documents('shop', collection).map((document) => document.sku)).toEqual(['warm', 'late']);
+      } else {
+        expect(outcome).toBeInstanceOf(MongoNetworkTimeoutError);
+        expect((outcome as Error).message).toMatch(/by the invocation's deadline/);
+        expect(rs.commandsNamed('insert')).toEqual([]);
+        expect(rs.documents('shop', collection).map((document) => document.sku)).toEqual(['warm']);
+      }
+    });
+
+    it('without command events, a link down entirely is still bounded: the driver\'s monitor interrupts the connection in use', async () => {
+      // Prepare: the deadline is far; every socket, the monitor's included, stops answering between the find and the insert
+      const handler = withMongo(async (event: { cut?: boolean }, context) => {
+        const items = context.mongo.db.collection('link-down');
+        await items.findOne({}, { session: context.mongo.session });
+        if (event.cut) proxy.blackhole(true);
+        await items.insertOne({ sku: event.cut ? 'late' : 'warm' }, { session: context.mongo.session });
+        return 'inserted';
+      }, { uri: proxy.uriFor(rs.uri), dbName: 'shop', clientOptions: { heartbeatFrequencyMS: 500, connectTimeoutMS: 500, serverSelectionTimeoutMS: 1_000 } });
+      await handler({}, lambdaContext(10_000));
+
+      // Act
+      const outcome = await handler({ cut: true }, lambdaContext(60_000)).catch((thrown: unknown) => thrown);
+      proxy.blackhole(false);
+      await closeMongoClient();
+
+      // Assess: the insert failed (its connection interrupted, the retry found no server) instead of waiting for ever
+      expect(outcome).toBeInstanceOf(MongoError);
+      expect((outcome as MongoError).name).toMatch(/^Mongo(ServerSelection|PoolCleared|Network)/);
+      expect(rs.documents('shop', 'link-down').map((document) => document.sku)).toEqual(['warm']);
+      expect(rs.lsidsSentIn('killSessions')).toEqual([]);
+    });
+
+    it("closes nothing, and says so, where the driver's internals are not the known ones", () => {
+      // Prepare: a command in flight on connection 7, and clients whose insides do not look like driver 7's
+      const command = { requestId: 1, commandName: 'insert', address: '127.0.0.1:1', connectionId: 7, lsid: undefined, owner: undefined };
+      const noTopology = {} as MongoClient;
+      const noPool = { topology: { s: { servers: new Map([['127.0.0.1:1', {}]]) } } } as unknown as MongoClient;
+      let failed: Error | undefined;
+      const known = { topology: { s: { servers: new Map([['127.0.0.1:1', { pool: { checkedOutConnections: new Set([{ id: 7, address: '127.0.0.1:1', onError: (error: Error) => (failed = error) }]) } }]]) } } } as unknown as MongoClient;
+
+      // Act
+      const results = [closeConnectionsOf(noTopology, [command], 'why'), closeConnectionsOf(noPool, [command], 'why'), closeConnectionsOf(known, [command], 'why')];
+
+      // Assess
+      expect(results).toEqual([undefined, undefined, 1]);
+      expect(failed).toBeInstanceOf(MongoNetworkTimeoutError);
+      expect(failed?.message).toBe('why');
+    });
+
+    it('interrupts a write given no session: killSessions names the implicit session its handler gave it', async () => {
+      // Prepare: withMongo runs the handler as the invocation's, so the insert is known as its own without { session }
+      const logger = new CaptureLogger();
+      const handler = withMongo(async (_event: unknown, context) => context.mongo.db.collection('hung').insertOne({ sku: 'never' }), { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { monitorCommands } });
+      const warm = withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}, { session: context.mongo.session }), { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { monitorCommands } });
+      await warm({}, lambdaContext(10_000));
+      rs.clearRecords();
+      rs.failNext({ command: 'insert', hang: true, code: 0 });
+      const context = lambdaContext(1_000);
+
+      // Act
+      const error = await handler({}, context).catch((thrown: unknown) => thrown);
+      await closeMongoClient();
+
+      // Assess: the insert carried an implicit session, not the invocation's; both were named in killSessions
+      expect(error).toMatchObject({ code: 11601, codeName: 'Interrupted' });
+      const [insert] = rs.commandsNamed('insert');
+      const [interrupted] = logger.withEvent('invocation.interrupted');
+      const own = (interrupted?.attributes.mongodb as { lsid?: string }).lsid;
+      expect(insert!.lsid).toMatch(/^[0-9a-f]{32}$/);
+      expect(insert!.lsid).not.toBe(own);
+      expect(rs.lsidsSentIn('killSessions').sort()).toEqual([own, insert!.lsid].sort());
+      expect(rs.documents('shop', 'hung')).toEqual([]);
+    });
+
+    it('closes nothing when the operation answers the interrupt, nor for a handler busy with other work', async () => {
+      // Prepare
+      const logger = new CaptureLogger();
+      const hung = withMongo(async (_event: unknown, context) => context.mongo.db.collection('hung').insertOne({ sku: 'never' }, { session: context.mongo.session }), { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { monitorCommands } });
+      const busy = withMongo(async (_event: unknown, context) => {
+        await context.mongo.db.collection('items').findOne({}, { session: context.mongo.session });
+        await sleep(900);
+        return 'done';
+      }, { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { monitorCommands } });
+      await busy({}, lambdaContext(10_000));
+      rs.failNext({ command: 'insert', hang: true, code: 0 });
+
+      // Act
+      const answers = await Promise.all([hung({}, lambdaContext(1_000)).catch((thrown: unknown) => thrown), busy({}, lambdaContext(1_000))]);
+      await closeMongoClient();
+
+      // Assess: both were interrupted at their deadline, no connection was closed
+      expect(answers[0]).toMatchObject({ code: 11601 });
+      expect(answers[1]).toBe('done');
+      expect(rs.lsidsSentIn('killSessions')).toHaveLength(2);
+      expect(logger.withEvent('invocation.interrupted')).toHaveLength(2);
+      expect(logger.withEvent('invocation.connectionsClosed')).toEqual([]);
     });
   });
 

@@ -64,20 +64,20 @@ describe('connection budget', () => {
     const onManagedInstances = '--param=itemsCapacityProviderArn=arn:aws:lambda:us-east-1:123456789012:capacity-provider:items';
 
     // Act
-    const [byDefault, fewerWorkers] = await Promise.all([budget(onManagedInstances), budget(onManagedInstances, '--param=itemsWorkerCount=16')]);
+    const [byDefault, oneWorker] = await Promise.all([budget(onManagedInstances), budget(onManagedInstances, '--param=itemsWorkerCount=1')]);
 
-    // Assess: 512 MB at 2 GiB per vCPU is 1 vCPU, 8 workers by default, 64 ÷ 8 = 8 invocations each, pool 5
+    // Assess: 512 MB at 2 GiB per vCPU is 1 vCPU, 8 workers by default, 64 ÷ 8 = 8 invocations each, pool 2
     expect(byDefault.budget.rows[0]).toEqual({
       function: 'items',
       managedInstances: { maxEnvironments: 2, workers: 8, maxConcurrency: 64 },
-      maxPoolSize: 5,
+      maxPoolSize: 2,
       maxPoolSizeIsDefault: true,
       monitors: 1,
-      connections: 2 * 8 * (5 + 1),
+      connections: 2 * 8 * (2 + 1),
     });
-    expect(byDefault).toMatchObject({ code: 0, budget: { total: 96 + 30 + 4 + 15 } });
+    expect(byDefault).toMatchObject({ code: 0, budget: { total: 48 + 30 + 4 + 15 } });
     expect(byDefault.text).toContain('2 environments × 8 workers (Managed Instances)');
-    // 16 workers run 4 each: the pool follows
-    expect(fewerWorkers.budget.rows[0]).toMatchObject({ managedInstances: { workers: 16 }, maxPoolSize: 4, connections: 2 * 16 * (4 + 1) });
+    // one worker (the recommended count: one per vCPU) runs all 64: the pool follows, up to the Lambda default
+    expect(oneWorker.budget.rows[0]).toMatchObject({ managedInstances: { workers: 1 }, maxPoolSize: 5, connections: 2 * 1 * (5 + 1) });
   });
 });

@@ -51,11 +51,11 @@ describe('under the Lambda runtime', () => {
     const events = lifecycle(fn.jsonLogs());
     expect(events.filter((event) => event === 'client.created')).toHaveLength(1);
     expect(events.filter((event) => event === 'client.reused')).toHaveLength(5);
-    expect(fn.jsonLogs().find((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.created')).toMatchObject({
+    expect(fn.events('client.created')[0]).toMatchObject({
       level: 'INFO',
       mongodb: { cold: true, appName: 'test-function' },
     });
-    expect(fn.jsonLogs().find((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.reused')).toMatchObject({
+    expect(fn.events('client.reused')[0]).toMatchObject({
       function_name: 'test-function',
       mongodb: { cold: false },
     });
@@ -135,7 +135,7 @@ describe('under the Lambda runtime', () => {
     expect(duringInit).toEqual([]);
     expect(first.ok).toBe(true);
     expect(server.connections.length).toBeGreaterThan(0);
-    expect(fn.jsonLogs().find((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.created')).toMatchObject({ function_request_id: first.requestId });
+    expect(fn.events('client.created')[0]).toMatchObject({ function_request_id: first.requestId });
   });
 
   it('runs withMongo handlers the same way', async () => {

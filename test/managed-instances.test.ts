@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { closeMongoClient, getMongoClient } from '../src/index.js';
 import { CaptureLogger } from './support/capture-logger.js';
 import { startLambdaContainer, stopAllLambdaContainers } from './support/lambda-emulator/index.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { startWireServer, type WireServer } from './support/wire-server/index.js';
 
 const ENV_KEYS = ['AWS_LAMBDA_MAX_CONCURRENCY', 'AWS_LAMBDA_NODEJS_WORKER_COUNT'] as const;
@@ -34,20 +35,27 @@ describe('under Lambda Managed Instances (multi-concurrent runtime client)', () 
     process.env.AWS_LAMBDA_NODEJS_WORKER_COUNT = String(workers);
   }
 
-  it("sizes a worker's pool to its share of the concurrency: 20 operations at once open at most that many sockets", async () => {
-    // Prepare: 64 in flight over 16 workers, 4 per worker
-    managedInstances(64, 16);
+  it.each([
+    [64, 16, 2, 'a worker running 4 at once: the floor of 2'],
+    [64, 8, 2, 'a worker running 8 at once: one socket per four'],
+    [64, 4, 4, 'a worker running 16 at once'],
+    [64, 2, 5, 'a worker running 32 at once: the Lambda default at most'],
+    [4, 4, 1, 'a worker running 1 at once: never more than its invocations'],
+  ] as const)("sizes a worker's pool from its share of the concurrency (%i in flight over %i workers: %i, %s)", async (maxConcurrency, workers, pool, _why) => {
+    // Prepare
+    managedInstances(maxConcurrency, workers);
     const client = await getMongoClient({ uri: server.uri, logger: new CaptureLogger() });
     const before = server.connections.length;
 
-    // Act
-    await Promise.all(Array.from({ length: 20 }, (_, index) => client.db('shop').collection('items').insertOne({ index })));
+    // Act: more operations at once than the pool has sockets
+    await Promise.all(Array.from({ length: 20 }, (_, index) => client.db('shop').collection(`items-${maxConcurrency}-${workers}`).insertOne({ index })));
 
-    // Assess
-    expect(client.options.maxPoolSize).toBe(4);
+    // Assess: the server saw at most that many new sockets, and every write
+    expect(client.options.maxPoolSize).toBe(pool);
     expect(client.options.waitQueueTimeoutMS).toBe(5_000);
-    expect(server.connections.length - before).toBeLessThanOrEqual(4);
-    expect(server.documents('shop', 'items')).toHaveLength(20);
+    expect(server.connections.length - before).toBeLessThanOrEqual(pool);
+    expect(server.documents('shop', `items-${maxConcurrency}-${workers}`)).toHaveLength(20);
+    await closeMongoClient();
   });
 
   it('logs the mode and the worst case of connections per environment at the first connect', async () => {
@@ -58,15 +66,15 @@ describe('under Lambda Managed Instances (multi-concurrent runtime client)', () 
     // Act
     await getMongoClient({ uri: server.uri, logger });
 
-    // Assess: 16 workers × 1 server × (4 pool sockets + 1 monitor)
+    // Assess: 16 workers × 1 server × (2 pool sockets + 1 monitor)
     const [created] = logger.withEvent('client.created');
     expect((created?.attributes.mongodb as { managedInstances?: unknown }).managedInstances).toEqual({
       maxConcurrency: 64,
       workers: 16,
       perWorker: 4,
-      maxPoolSize: 4,
+      maxPoolSize: 2,
       servers: 1,
-      worstCaseConnections: 80,
+      worstCaseConnections: 48,
     });
   });
 
@@ -126,11 +134,11 @@ describe('under the runtime client in Managed Instances mode (the Lambda emulato
       expect(threads.size).toBe(fn.workerCount);
       // every invocation ended its session (the record names its requestId)
       await vi.waitFor(() => {
-        const ended = new Set(fn.jsonLogs().filter((line) => (line.mongodb as { event?: string } | undefined)?.event === 'session.ended').map((line) => (line.mongodb as { requestId?: string }).requestId));
+        const ended = new Set(fn.events('session.ended').map((line) => (line.mongodb as { requestId?: string }).requestId));
         expect(results.filter((result) => !ended.has(result.requestId)).map((result) => result.requestId)).toEqual([]);
       });
       // each worker logged the worst case, and the server never saw more sockets than that
-      const created = fn.jsonLogs().filter((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.created');
+      const created = fn.events('client.created');
       expect(created).toHaveLength(fn.workerCount);
       const worstCase = (created[0]?.mongodb as { managedInstances: { worstCaseConnections: number; workers: number } }).managedInstances;
       expect(worstCase.workers).toBe(fn.workerCount);
@@ -140,17 +148,15 @@ describe('under the runtime client in Managed Instances mode (the Lambda emulato
     }
   });
 
+  /** The library's LMI fixture under a 2 s function timeout (reported, not enforced), 4 in flight at most. */
+  const shortTimeoutContainer = (uri: string, workerCount: number, env: Record<string, string> = {}) =>
+    startLambdaContainer({ entry: 'test/fixtures/lmi/library.ts', maxConcurrency: 4, workerCount, timeoutMs: 2_000, env: { MONGODB_URI: uri, POWERTOOLS_LOG_LEVEL: 'DEBUG', NODE_ENV: 'production', ...env } });
+
   it('ends a hung write by the deadline: the invocation fails with 11601 and frees its slot, the worker serves the next ones', { timeout: 60_000 }, async () => {
     // Prepare: Managed Instances reports the 2 s timeout but does not enforce it; the insert of event 1 never gets an answer
     const server = await startWireServer({ topology: 'replicaSet' });
     try {
-      const fn = await startLambdaContainer({
-        entry: 'test/fixtures/lmi/library.ts',
-        maxConcurrency: 4,
-        workerCount: 2,
-        timeoutMs: 2_000,
-        env: { MONGODB_URI: server.uri, POWERTOOLS_LOG_LEVEL: 'DEBUG', NODE_ENV: 'production' },
-      });
+      const fn = await shortTimeoutContainer(server.uri, 2);
       expect((await fn.invoke({ id: 0 })).ok).toBe(true);
       server.failNext({ command: 'insert', hang: true, code: 0 });
 
@@ -166,13 +172,45 @@ describe('under the runtime client in Managed Instances mode (the Lambda emulato
       expect(server.lsidsSentIn('killSessions')).toEqual([insert?.lsid]);
       expect(next.filter((result) => !result.ok)).toEqual([]);
       expect(server.documents('shop', 'items').map((item) => item._id).sort()).toEqual([0, 2, 3, 4, 5]);
-      const interrupted = fn.jsonLogs().filter((line) => (line.mongodb as { event?: string } | undefined)?.event === 'invocation.interrupted');
+      const interrupted = fn.events('invocation.interrupted');
       expect(interrupted).toMatchObject([{ level: 'WARN', mongodb: { requestId: hung.requestId, lsid: insert?.lsid } }]);
       await vi.waitFor(() => {
-        const ended = fn.jsonLogs().filter((line) => (line.mongodb as { event?: string } | undefined)?.event === 'session.ended').map((line) => (line.mongodb as { requestId?: string }).requestId);
+        const ended = fn.events('session.ended').map((line) => (line.mongodb as { requestId?: string }).requestId);
         expect(ended).toContain(hung.requestId);
       });
     } finally {
+      await server.stop();
+    }
+  });
+
+  it('with monitorCommands on, ends an operation whose socket died unseen: after killSessions its connection is closed, the retry succeeds', { timeout: 60_000 }, async () => {
+    // Prepare: one worker, one pooled socket after a warm invocation; then that socket drops every byte (no FIN, no
+    // RST), so the server never sees event 1's find and killSessions has nothing to interrupt
+    const server = await startWireServer({ topology: 'replicaSet' });
+    const proxy = await startFaultProxy({ host: '127.0.0.1', port: server.port });
+    server.setAdvertisedAddress(proxy.address);
+    try {
+      const fn = await shortTimeoutContainer(proxy.uriFor(server.uri), 1, { LMI_CLIENT_OPTIONS: JSON.stringify({ monitorCommands: true }) });
+      expect((await fn.invoke({ id: 0 })).ok).toBe(true);
+      const ports = new Set(server.commands.map((command) => server.connections.find((connection) => connection.id === command.connectionId)?.remotePort));
+      const pool = proxy.connections.filter((connection) => connection.open && ports.has(connection.upstreamPort));
+      for (const connection of pool) proxy.blackholeConnection(connection.id, true);
+
+      // Act
+      const cut = await fn.invoke({ id: 1 });
+      const afterCut = fn.runtimeStats();
+
+      // Assess: the find was retried on a new connection, the invocation succeeded and freed its slot
+      expect(pool).toHaveLength(1);
+      expect(cut).toMatchObject({ ok: true });
+      expect(afterCut).toMatchObject({ inFlight: 0 });
+      const find = server.commandsNamed('find').find((command) => (command.body.filter as { _id?: number })._id === 1);
+      expect(server.lsidsSentIn('killSessions')).toEqual([find?.lsid]);
+      expect(server.documents('shop', 'items').map((item) => item._id).sort()).toEqual([0, 1]);
+      const closed = fn.events('invocation.connectionsClosed');
+      expect(closed).toMatchObject([{ level: 'WARN', mongodb: { requestId: cut.requestId, lsid: find?.lsid, commands: ['find'], connections: 1 } }]);
+    } finally {
+      await proxy.stop();
       await server.stop();
     }
   });

@@ -66,6 +66,7 @@ function fakeLease(client: MongoClient, idleMs: number, cold = false): ClientLea
     cold,
     idleMs,
     link: LINK,
+    inFlight: undefined,
     pendingCheck: undefined,
     shareCheck: (check) => check(),
     released: false,

@@ -6,6 +6,7 @@
  * each invocation (delivery of the event to its response), failures, and the sockets the server saw. The setups
  * and worker counts take turns, round after round, so a noisy moment hits them all.
  */
+import { startFaultProxy } from '../../test/support/fault-proxy.js';
 import { startLambdaContainer, type InvokeResult } from '../../test/support/lambda-emulator/index.js';
 import { startWireServer } from '../../test/support/wire-server/index.js';
 import { peakConnections } from '../lib/rig.js';
@@ -14,11 +15,46 @@ import { median, quantile } from '../lib/stats.js';
 export const LMI_SETUPS = { guide: 'test/fixtures/lmi/guide.ts', library: 'test/fixtures/lmi/library.ts' } as const;
 export type LmiSetup = keyof typeof LMI_SETUPS;
 
+/**
+ * The rows on the pool size, at the default worker count: the handler's shape (how many round trips it makes, how
+ * long it awaits other work) and the server's distance (a proxy delaying each direction), the guide beside the
+ * library with its default pool and with a pool of 5 (the Lambda default).
+ */
+export const POOL_SHAPES = [
+  { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2 },
+  { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 2 },
+  { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 10 },
+] as const;
+const POOL_SETUPS = [
+  { setup: 'guide', pool: 'guide', monitorCommands: false },
+  { setup: 'library', pool: 'default', monitorCommands: false },
+  { setup: 'library', pool: 5, monitorCommands: false },
+  // what the command events cost (they let the deadline close the connection of an operation on a dead socket)
+  { setup: 'library', pool: 5, monitorCommands: true },
+] as const;
+
+export interface LmiPoolRow {
+  shape: string;
+  rttMs: number;
+  setup: LmiSetup;
+  /** The library's `maxPoolSize`: its default, or set; the guide's is the driver's (100). */
+  pool: 'guide' | 'default' | number;
+  maxPoolSize: number | null;
+  /** The library's `monitorCommands` (off by default). */
+  monitorCommands: boolean;
+  failures: number;
+  p50Ms: number;
+  p99Ms: number;
+  socketsOpened: number;
+}
+
 export interface LmiFigures {
   maxConcurrency: number;
   events: number;
   warmup: number;
   rounds: number;
+  /** Rows at the default worker count on the pool size (absent in results from before they existed). */
+  poolRows?: LmiPoolRow[];
   rows: Array<{
     setup: LmiSetup;
     /** `AWS_LAMBDA_NODEJS_WORKER_COUNT`, or `default` (the runtime client's: 8 × the CPUs it reads). */
@@ -43,25 +79,69 @@ export interface LmiSettings {
   rounds: number;
   /** Worker counts besides the default. */
   workerCounts: number[];
+  /** Whether to run the pool rows too. */
+  pool: boolean;
+}
+
+interface Variant {
+  key: string;
+  setup: LmiSetup;
+  workers: number | 'default';
+  env?: Record<string, string>;
+  rttMs?: number;
+}
+
+interface Sample {
+  latencies: number[];
+  roundP50: number[];
+  failures: number;
+  sockets: number[];
+  peaks: number[];
+  workers: number;
+  worstCase: number | null;
+  maxPoolSize: number | null;
 }
 
 export async function runLmi(settings: LmiSettings, log: (line: string) => void): Promise<LmiFigures> {
   const maxConcurrency = 64;
-  const variants = (['default', ...settings.workerCounts] as const).flatMap((workers) => (Object.keys(LMI_SETUPS) as LmiSetup[]).map((setup) => ({ setup, workers })));
-  const samples = new Map<string, { latencies: number[]; roundP50: number[]; failures: number; sockets: number[]; peaks: number[]; workers: number; worstCase: number | null }>();
+  const variants: Variant[] = (['default', ...settings.workerCounts] as const).flatMap((workers) => (Object.keys(LMI_SETUPS) as LmiSetup[]).map((setup) => ({ key: `${setup}/${workers}`, setup, workers })));
+  const poolVariants: Array<Variant & { shape: (typeof POOL_SHAPES)[number]; pool: (typeof POOL_SETUPS)[number]['pool']; monitorCommands: boolean }> = settings.pool
+    ? POOL_SHAPES.flatMap((shape) =>
+        POOL_SETUPS.map(({ setup, pool, monitorCommands }) => {
+          const clientOptions = { ...(typeof pool === 'number' ? { maxPoolSize: pool } : {}), ...(monitorCommands ? { monitorCommands: true } : {}) };
+          return {
+            key: `pool/${shape.shape}/${shape.rttMs}/${setup}/${pool}${monitorCommands ? '/monitorCommands' : ''}`,
+            setup,
+            workers: 'default' as const,
+            rttMs: shape.rttMs,
+            shape,
+            pool,
+            monitorCommands,
+            env: { LMI_FINDS: String(shape.finds), LMI_AWAIT_MS: String(shape.awaitMs), ...(Object.keys(clientOptions).length > 0 ? { LMI_CLIENT_OPTIONS: JSON.stringify(clientOptions) } : {}) },
+          };
+        }),
+      )
+    : [];
+  const samples = new Map<string, Sample>();
   let nextId = 0;
   for (let round = 0; round < settings.rounds; round++) {
-    for (const { setup, workers } of variants) {
-      const key = `${setup}/${workers}`;
-      const sample = samples.get(key) ?? { latencies: [], roundP50: [], failures: 0, sockets: [], peaks: [], workers: 0, worstCase: null };
-      samples.set(key, sample);
+    for (const variant of [...variants, ...poolVariants]) {
+      const { setup, workers } = variant;
+      const sample = samples.get(variant.key) ?? { latencies: [], roundP50: [], failures: 0, sockets: [], peaks: [], workers: 0, worstCase: null, maxPoolSize: null };
+      samples.set(variant.key, sample);
       const server = await startWireServer({ topology: 'replicaSet' });
+      // Half the round trip each way; the server advertises the proxy, so every socket goes through it.
+      const proxy = variant.rttMs ? await startFaultProxy({ host: '127.0.0.1', port: server.port }) : undefined;
+      if (proxy) {
+        server.setAdvertisedAddress(proxy.address);
+        proxy.setLatency(variant.rttMs! / 2);
+      }
       const fn = await startLambdaContainer({
         entry: LMI_SETUPS[setup],
         maxConcurrency,
         ...(workers === 'default' ? {} : { workerCount: workers }),
         timeoutMs: 30_000,
-        env: { MONGODB_URI: server.uri, NODE_ENV: 'production', UV_THREADPOOL_SIZE: '64' },
+        env: { MONGODB_URI: proxy ? proxy.uriFor(server.uri) : server.uri, NODE_ENV: 'production', UV_THREADPOOL_SIZE: '64', ...variant.env },
       });
       try {
         const events = (count: number) => Array.from({ length: count }, () => ({ id: nextId++ }));
@@ -75,18 +155,35 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
         sample.sockets.push(server.connections.length);
         sample.peaks.push(peakConnections(server));
         sample.workers = fn.workerCount;
-        const created = fn.jsonLogs().find((line) => (line.mongodb as { event?: string } | undefined)?.event === 'client.created');
-        const mode = (created?.mongodb as { managedInstances?: { worstCaseConnections?: number } } | undefined)?.managedInstances;
+        const created = fn.events('client.created')[0];
+        const mode = (created?.mongodb as { managedInstances?: { worstCaseConnections?: number; maxPoolSize?: number } } | undefined)?.managedInstances;
         if (mode?.worstCaseConnections !== undefined) sample.worstCase = mode.worstCaseConnections;
-        log(`  lmi round ${round + 1}: ${setup}, ${fn.workerCount} workers: p50 ${median(latencies).toFixed(0)} ms, ${failed.length} failed, ${server.connections.length} sockets${failed[0] ? ` (${failed[0].error?.errorType}: ${failed[0].error?.errorMessage})` : ''}`);
+        if (mode?.maxPoolSize !== undefined) sample.maxPoolSize = mode.maxPoolSize;
+        log(`  lmi round ${round + 1}: ${variant.key}, ${fn.workerCount} workers: p50 ${median(latencies).toFixed(0)} ms, ${failed.length} failed, ${server.connections.length} sockets${failed[0] ? ` (${failed[0].error?.errorType}: ${failed[0].error?.errorMessage})` : ''}`);
       } finally {
         fn.kill();
+        await proxy?.stop();
         await server.stop();
       }
     }
   }
-  const rows = variants.map(({ setup, workers }) => {
-    const sample = samples.get(`${setup}/${workers}`)!;
+  const poolRows: LmiPoolRow[] = poolVariants.map((variant) => {
+    const sample = samples.get(variant.key)!;
+    return {
+      shape: variant.shape.shape,
+      rttMs: variant.shape.rttMs,
+      setup: variant.setup,
+      pool: variant.pool,
+      maxPoolSize: variant.setup === 'guide' ? null : sample.maxPoolSize,
+      monitorCommands: variant.monitorCommands,
+      failures: sample.failures,
+      p50Ms: median(sample.latencies),
+      p99Ms: quantile(sample.latencies, 0.99),
+      socketsOpened: median(sample.sockets),
+    };
+  });
+  const rows = variants.map(({ key, setup, workers }) => {
+    const sample = samples.get(key)!;
     return {
       setup,
       workersSetting: workers,
@@ -100,5 +197,5 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
       worstCaseConnections: sample.worstCase,
     };
   });
-  return { maxConcurrency, events: settings.events, warmup: settings.warmup, rounds: settings.rounds, rows };
+  return { maxConcurrency, events: settings.events, warmup: settings.warmup, rounds: settings.rounds, ...(settings.pool ? { poolRows } : {}), rows };
 }

@@ -6,7 +6,6 @@ import type { LambdaContextLike } from '../shared/lambda-context.js';
 import type { MongoContext, MongoContextWithoutSession } from '../core/invocation/context.js';
 import { openInvocation, prefetchClient } from '../core/invocation/open.js';
 import { planInvocation, type MongoInvocationOptions } from '../core/invocation/plan.js';
-import { runInInvocation } from '../core/invocation/guard.js';
 
 /** `context.mongo`'s type for the given options: without a session when `session: false`. */
 export type MongoContextFor<TOptions> = TOptions extends { session: false } ? MongoContextWithoutSession : MongoContext;
@@ -51,6 +50,6 @@ export function withMongo<TEvent, TResult, TContext extends object = Context, co
     const opened = openInvocation(plan, context as LambdaContextLike, event);
     const scope = opened instanceof Promise ? await opened : opened;
     const extended = Object.assign(context ?? {}, { mongo: scope.context }) as TContext & { mongo: MongoContextFor<TOptions> };
-    return scope.settle(() => (scope.guarded ? runInInvocation(scope, () => handler(event, extended)) : handler(event, extended)));
+    return scope.settle(() => scope.run(() => handler(event, extended)));
   };
 }

@@ -7,7 +7,6 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from 'aws-lambda';
 import type { ClientSession } from 'mongoose';
 import { openInvocation, prefetchClient } from '../../core/invocation/open.js';
-import { runInInvocation } from '../../core/invocation/guard.js';
 import type { InvocationScope } from '../../core/invocation/scope.js';
 import { ConnectionError, ErrorCodes, TransactionError } from '../../shared/errors.js';
 import { emit, emitSafe } from '../../shared/logging/emit.js';
@@ -70,7 +69,7 @@ export function withMongoose<TEvent, TResult, TContext extends object = Context,
       (target as { mongoose: unknown }).mongoose = new InvocationMongoose(connection, session as ClientSession, scope.deadline, attempt);
       const call = () => handler(event, target);
       const als = plan.asyncLocalStorage && session && plan.transaction === false ? (plan.base as { transactionAsyncLocalStorage?: SessionStorage }).transactionAsyncLocalStorage : undefined;
-      return runInInvocation(scope, als ? () => als.run({ session }, call) : call);
+      return scope.run(als ? () => als.run({ session }, call) : call);
     };
     if (plan.transaction !== false) return runTransaction(plan, scope, connection, run);
     return scope.settle(() => run(scope.session as ClientSession | undefined, 1));

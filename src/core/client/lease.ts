@@ -4,6 +4,7 @@
  */
 import type { MongoClient } from 'mongodb';
 import type { ResolvedClientConfig } from '../config/resolve.js';
+import type { CommandsInFlight } from './in-flight.js';
 import type { LinkWatch } from './link.js';
 
 /** What a check of a cached client after a freeze concluded: keep it, or rebuild it. */
@@ -22,6 +23,8 @@ export interface CacheEntry {
   idleSince: number;
   /** The round-trip time and idle connections the driver reports, for the probe's deadline. */
   readonly link: LinkWatch;
+  /** The commands in flight and their connections, when the client monitors commands (`monitorCommands`). */
+  readonly inFlight: CommandsInFlight | undefined;
   /** The freeze/thaw check running on this client, shared by every invocation that leases it meanwhile. */
   check: Promise<ClientVerdict> | undefined;
   /**
@@ -46,6 +49,8 @@ export interface ClientLease {
   readonly idleMs: number;
   /** What the driver measured about the link (round-trip time, idle connections). */
   readonly link: LinkWatch;
+  /** The commands in flight and their connections, when the client monitors commands (`monitorCommands`). */
+  readonly inFlight: CommandsInFlight | undefined;
   /**
    * The freeze/thaw check another invocation is running on this client as the lease was taken: wait for its
    * verdict before sending anything.
@@ -79,6 +84,10 @@ export class Lease implements ClientLease {
 
   get link(): LinkWatch {
     return this.#entry.link;
+  }
+
+  get inFlight(): CommandsInFlight | undefined {
+    return this.#entry.inFlight;
   }
 
   shareCheck(check: () => Promise<ClientVerdict>): Promise<ClientVerdict> {

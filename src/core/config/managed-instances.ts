@@ -37,17 +37,28 @@ export function managedInstancesMode(env: NodeJS.ProcessEnv = process.env): Mana
 
 /**
  * Client defaults under Managed Instances, over the Lambda defaults (the URI and the caller still win):
- * - `maxPoolSize`: a worker's share of the concurrency, at most the Lambda default (5). More sockets than
- *   invocations in flight are never used at once; fewer is right when a worker runs fewer (16 workers for 64
- *   in flight run 4 each). With the runtime client's default of 8 workers per vCPU the worker count, not the
- *   pool, decides an environment's connections.
+ * - `maxPoolSize`: one socket per four invocations a worker runs at once, at least 2 (a `Promise.all` of two) and
+ *   at most the Lambda default (5), never more than the invocations themselves. An invocation holds a socket
+ *   only while one of its commands is on the wire. Measured by the bench at 64 in flight over the default 8
+ *   workers (8 each, pool 2), for a handler awaiting other work between a find and an insert: the guide's p50 and
+ *   p99 (1.02×, 0.84×) with 0.48× its sockets; a handler that is mostly round trips pays 1.2-1.4× the p50 and sets
+ *   its own `maxPoolSize` (docs/runtimes/managed-instances.md, "Pool size").
  * - `waitQueueTimeoutMS` 5 000 (the selection timeout): a worker's invocations share its pool; one held by a
  *   hung operation (Managed Instances reports function timeouts but does not enforce them) must fail the
  *   invocations queued behind it rather than hold them forever (the driver's default waits without limit).
+ *
+ * `monitorCommands` stays off: with it on, the deadline also closes the connection of an operation `killSessions`
+ * could not end (a socket that died unseen), but its command events cost the worker CPU on every command (the
+ * bench's pool rows: 1.2× the p50 of a handler making 6 round trips), so it is the caller's choice.
  */
 export function managedInstancesDefaults(mode: ManagedInstancesMode | undefined): { maxPoolSize?: number; waitQueueTimeoutMS?: number } {
   if (!mode) return {};
-  return { maxPoolSize: Math.min(mode.perWorker, LAMBDA_CLIENT_DEFAULTS.maxPoolSize), waitQueueTimeoutMS: LAMBDA_CLIENT_DEFAULTS.serverSelectionTimeoutMS };
+  return { maxPoolSize: poolSizeFor(mode.perWorker), waitQueueTimeoutMS: LAMBDA_CLIENT_DEFAULTS.serverSelectionTimeoutMS };
+}
+
+/** A worker's default pool: a socket per four invocations in flight, between 2 and the Lambda default, at most one per invocation. */
+function poolSizeFor(perWorker: number): number {
+  return Math.min(perWorker, Math.max(2, Math.min(LAMBDA_CLIENT_DEFAULTS.maxPoolSize, Math.ceil(perWorker / 4))));
 }
 
 /** The connections one environment may open at most: every worker's pool and monitor socket, to every server. */

@@ -5,12 +5,13 @@
 import type { ClientSession } from 'mongodb';
 import { ErrorCodes, TransactionError } from '../../shared/errors.js';
 import { emit, emitSafe } from '../../shared/logging/emit.js';
+import { closeConnectionsOf, runAsNoOwner, runAsOwner, type CommandInFlight, type CommandsInFlight } from '../client/in-flight.js';
 import type { ClientLease } from '../client/lease.js';
 import { MAX_CONCURRENCY_ENV } from '../config/managed-instances.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import { InvocationMongo, type MongoContext, type MongoContextWithoutSession } from './context.js';
 import type { InvocationDeadline } from './deadline.js';
-import { watchInvocation, type GuardedInvocation } from './guard.js';
+import { runInInvocation, watchInvocation, type GuardedInvocation } from './guard.js';
 import { unwatchDeadline, watchDeadline, type Interruptible } from './interrupt.js';
 
 type Outcome = 'success' | 'error';
@@ -46,7 +47,7 @@ export class InvocationScope implements Interruptible {
   ) {
     registry.add(this);
     this.#interruptAtDeadline = interruptAtDeadline;
-    if (interruptAtDeadline && session) watchDeadline(this);
+    if (interruptAtDeadline && (session || lease.inFlight)) watchDeadline(this);
     this.context = new InvocationMongo(lease.client, session, deadline, config.dbName) as unknown as MongoContext;
     if (guardTransaction !== undefined) {
       this.guard = { requestId, config, session, transaction: guardTransaction, escaped: undefined };
@@ -65,7 +66,7 @@ export class InvocationScope implements Interruptible {
    */
   adoptSession(session: ClientSession, transaction: boolean): void {
     if (this.#interruptAtDeadline && this.#state === 'open') {
-      if (!this.session && !this.#adopted) watchDeadline(this);
+      if (!this.session && !this.#adopted && !this.lease.inFlight) watchDeadline(this);
       this.#adopted = session;
     }
     if (!this.guard) return;
@@ -79,38 +80,76 @@ export class InvocationScope implements Interruptible {
   }
 
   /**
+   * Runs the handler (`fn`) as this invocation's: the session guard and the commands in flight then know which
+   * invocation a command given no `{ session }` belongs to. The wrappers call it; the middy middleware cannot (it
+   * does not call the handler), so there only commands carrying the invocation's session are known as its own.
+   */
+  run<T>(fn: () => T): T {
+    const owned = this.lease.inFlight ? () => runAsOwner(this, fn) : fn;
+    return this.guard ? runInInvocation(this, owned) : owned();
+  }
+
+  /**
    * The deadline came with the invocation still open: asks the server to interrupt whatever runs in the
-   * invocation's session (`killSessions`), so an operation given no signal fails (11601 Interrupted) and the
-   * handler can still answer; a transaction in progress is aborted by the server. The session is ended as always,
-   * when the invocation finishes. The command has the deadline margin to get through, and never throws.
+   * invocation's session, and in the implicit sessions of commands its handler issued without `{ session }` when
+   * they are known ({@link run}) (`killSessions`), so an operation given no signal fails (11601 Interrupted) and
+   * the handler can still answer; a transaction in progress is aborted by the server. The session is ended as
+   * always, when the invocation finishes. The command has the deadline margin to get through, and never throws.
    */
   interrupt(): void {
     const { config } = this;
     const session = this.#adopted ?? this.session;
-    if (this.#state !== 'open' || !session || session.hasEnded) return;
+    if (this.#state !== 'open' || session?.hasEnded) return;
     // Past its Lambda timeout a classic invocation runs no more (Lambda stopped it, or froze the environment with
     // this scope left open: sweep.ts ends it), and after a thaw the client is not checked yet: nothing to send.
     // Managed Instances does not stop an invocation at its timeout, and never freezes.
     if (this.deadline.expired() && process.env[MAX_CONCURRENCY_ENV] === undefined) return;
-    const lsid = session.id;
-    if (!lsid) return;
-    const details = { requestId: this.requestId, lsid: lsidOf(session) };
+    // What is in flight as the server is asked to interrupt it: what must have ended a few round trips later.
+    const inFlight = this.lease.inFlight;
+    const pending = inFlight?.of(this, session?.id?.id.buffer) ?? [];
+    const lsids = new Map<string, NonNullable<CommandInFlight['lsid']>>();
+    if (session?.id) lsids.set(hexOf(session.id.id.buffer), session.id as NonNullable<CommandInFlight['lsid']>);
+    for (const command of pending) if (command.lsid) lsids.set(hexOf(command.lsid.id.buffer), command.lsid);
+    if (lsids.size === 0) return;
+    const details = { requestId: this.requestId, lsid: session ? lsidOf(session) : undefined, ...(lsids.size > 1 || !session ? { lsids: [...lsids.keys()] } : {}) };
     emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', details);
     const controller = new AbortController();
     // AbortSignal.timeout() is not used: Node 20 may collect its timer while the command is pending.
     const timer = setTimeout(() => controller.abort(new DOMException('killSessions took longer than the deadline margin', 'TimeoutError')), Math.max(100, this.deadline.marginMs));
     timer.unref();
-    this.#interrupting = this.lease.client
-      .db('admin')
-      .command({ killSessions: [lsid] }, { signal: controller.signal })
+    const killing = runAsNoOwner(() => this.lease.client.db('admin').command({ killSessions: [...lsids.values()] }, { signal: controller.signal }))
       .then(
         () => undefined,
         (error: unknown) => emit(config.logger, 'warn', 'cleanup.failed', "Interrupting the invocation's operations at its deadline failed (killSessions)", { ...details, error }, config.secrets),
       )
-      .finally(() => {
-        clearTimeout(timer);
-        this.#interrupting = undefined;
-      });
+      .finally(() => clearTimeout(timer));
+    this.#interrupting = killing.finally(() => {
+      this.#interrupting = undefined;
+    });
+    if (inFlight && pending.length > 0) void killing.then(() => this.#closeDeadConnections(inFlight, pending, details));
+  }
+
+  /**
+   * After `killSessions`: an operation of the session that still has no answer a few round trips later waits on a
+   * socket that died without a FIN or an RST (the server never saw the operation, so there was nothing to
+   * interrupt). Its connection is closed, as `socketTimeoutMS` would: the driver retries a retryable operation
+   * once on a new connection, and fails the others with `MongoNetworkTimeoutError`. Only while the invocation is
+   * open: once its session ends, the session's id may serve another invocation.
+   */
+  async #closeDeadConnections(inFlight: CommandsInFlight, pending: readonly CommandInFlight[], details: { requestId: string | undefined; lsid: string | undefined }): Promise<void> {
+    const { config } = this;
+    const graceMs = Math.min(Math.max(100, this.deadline.marginMs / 2), Math.max(100, 4 * this.lease.link.roundTripMs));
+    await new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    if (this.#state !== 'open') return;
+    const stuck = inFlight.stillInFlight(pending);
+    if (stuck.length === 0) return;
+    const closed = closeConnectionsOf(this.lease.client, stuck, `No answer on this connection by the invocation's deadline, after the server was asked to interrupt its operations (killSessions): the socket is taken for dead`);
+    const commands = stuck.map((command) => command.commandName);
+    if (closed === undefined) {
+      emitSafe(config.logger, 'warn', 'invocation.connectionsNotClosed', "Operations of the invocation still wait on their connections after killSessions, and this driver version's internals do not let the layer close them; set clientOptions.socketTimeoutMS to bound them", { ...details, commands });
+      return;
+    }
+    emitSafe(config.logger, 'warn', 'invocation.connectionsClosed', 'Operations of the invocation still waited on their connections after killSessions: closed those connections as dead', { ...details, commands, connections: closed });
   }
 
   /**
@@ -244,5 +283,9 @@ export class InvocationScope implements Interruptible {
 /** The hex `lsid` of a session once the driver assigned one (it does at the first command). */
 function lsidOf(session: ClientSession): string | undefined {
   const id = session.id?.id;
-  return id ? Buffer.from(id.buffer).toString('hex') : undefined;
+  return id ? hexOf(id.buffer) : undefined;
+}
+
+function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }

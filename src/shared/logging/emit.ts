@@ -39,6 +39,8 @@ export type LifecycleEvent =
   | 'transaction.commit.failed'
   | 'cleanup.failed'
   | 'invocation.interrupted'
+  | 'invocation.connectionsClosed'
+  | 'invocation.connectionsNotClosed'
   | 'option.ignored'
   | 'shutdown.started'
   | 'shutdown.finished'

@@ -107,6 +107,8 @@ export interface LambdaContainer {
    * `{timestamp, level, requestId, message}`; a wrapped message that is itself a JSON object is returned unwrapped.
    */
   jsonLogs(): Array<Record<string, unknown>>;
+  /** the library's log records of one lifecycle event (`mongodb.event`), in order: the JSON lines whose `mongodb.event` is `name` */
+  events(name: string): Array<Record<string, unknown> & { mongodb: Record<string, unknown> }>;
   readonly pid: number;
   /** send SIGTERM, wait up to graceMs (default 500) for exit, then SIGKILL */
   shutdown(graceMs?: number): Promise<ShutdownResult>;
@@ -510,6 +512,10 @@ class EmulatedContainer implements LambdaContainer {
       }
     }
     return out;
+  }
+
+  events(name: string): Array<Record<string, unknown> & { mongodb: Record<string, unknown> }> {
+    return this.jsonLogs().filter((line): line is Record<string, unknown> & { mongodb: Record<string, unknown> } => (line.mongodb as { event?: unknown } | undefined)?.event === name);
   }
 
   async shutdown(graceMs = 500): Promise<ShutdownResult> {
