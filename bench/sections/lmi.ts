@@ -16,26 +16,40 @@ export const LMI_SETUPS = { guide: 'test/fixtures/lmi/guide.ts', library: 'test/
 export type LmiSetup = keyof typeof LMI_SETUPS;
 
 /**
- * The rows on the pool size, at the default worker count: the handler's shape (how many round trips it makes, how
- * long it awaits other work) and the server's distance (a proxy delaying each direction), the guide beside the
- * library with its default pool and with a pool of 5 (the Lambda default).
+ * The rows on the pool size: the handler's shape (how many round trips it makes, how long it awaits other work),
+ * the server's distance (a proxy delaying each direction) and the worker count. At the default worker count (8
+ * invocations per worker, a default pool of 2) the guide beside the library with its default pool and with a pool
+ * of 5 (the Lambda default), with and without command events; at 2 workers (32 per worker, a default pool of 5)
+ * beside pools of 8 and 16, for a handler that is mostly round trips.
  */
-export const POOL_SHAPES = [
-  { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2 },
-  { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 2 },
-  { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 10 },
-] as const;
-const POOL_SETUPS = [
+const DEFAULT_WORKER_SETUPS = [
   { setup: 'guide', pool: 'guide', monitorCommands: false },
   { setup: 'library', pool: 'default', monitorCommands: false },
   { setup: 'library', pool: 5, monitorCommands: false },
   // what the command events cost (they let the deadline close the connection of an operation on a dead socket)
   { setup: 'library', pool: 5, monitorCommands: true },
 ] as const;
+const FEW_WORKER_SETUPS = [
+  { setup: 'guide', pool: 'guide', monitorCommands: false },
+  { setup: 'library', pool: 'default', monitorCommands: false },
+  { setup: 'library', pool: 8, monitorCommands: false },
+  { setup: 'library', pool: 16, monitorCommands: false },
+] as const;
+export const POOL_SHAPES = [
+  { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2, workers: 'default', setups: DEFAULT_WORKER_SETUPS },
+  { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 2, workers: 'default', setups: DEFAULT_WORKER_SETUPS },
+  { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 10, workers: 'default', setups: DEFAULT_WORKER_SETUPS },
+  { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2, workers: 2, setups: FEW_WORKER_SETUPS },
+  { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 2, workers: 2, setups: FEW_WORKER_SETUPS },
+] as const;
+type PoolSetup = (typeof POOL_SHAPES)[number]['setups'][number];
 
 export interface LmiPoolRow {
   shape: string;
   rttMs: number;
+  /** `AWS_LAMBDA_NODEJS_WORKER_COUNT`, or `default` (absent in results from before the rows had other counts: the default). */
+  workersSetting?: number | 'default';
+  workers?: number;
   setup: LmiSetup;
   /** The library's `maxPoolSize`: its default, or set; the guide's is the driver's (100). */
   pool: 'guide' | 'default' | number;
@@ -53,7 +67,7 @@ export interface LmiFigures {
   events: number;
   warmup: number;
   rounds: number;
-  /** Rows at the default worker count on the pool size (absent in results from before they existed). */
+  /** Rows on the pool size (absent in results from before they existed). */
   poolRows?: LmiPoolRow[];
   rows: Array<{
     setup: LmiSetup;
@@ -105,14 +119,14 @@ interface Sample {
 export async function runLmi(settings: LmiSettings, log: (line: string) => void): Promise<LmiFigures> {
   const maxConcurrency = 64;
   const variants: Variant[] = (['default', ...settings.workerCounts] as const).flatMap((workers) => (Object.keys(LMI_SETUPS) as LmiSetup[]).map((setup) => ({ key: `${setup}/${workers}`, setup, workers })));
-  const poolVariants: Array<Variant & { shape: (typeof POOL_SHAPES)[number]; pool: (typeof POOL_SETUPS)[number]['pool']; monitorCommands: boolean }> = settings.pool
+  const poolVariants: Array<Variant & { shape: (typeof POOL_SHAPES)[number]; pool: PoolSetup['pool']; monitorCommands: boolean }> = settings.pool
     ? POOL_SHAPES.flatMap((shape) =>
-        POOL_SETUPS.map(({ setup, pool, monitorCommands }) => {
+        shape.setups.map(({ setup, pool, monitorCommands }: PoolSetup) => {
           const clientOptions = { ...(typeof pool === 'number' ? { maxPoolSize: pool } : {}), ...(monitorCommands ? { monitorCommands: true } : {}) };
           return {
-            key: `pool/${shape.shape}/${shape.rttMs}/${setup}/${pool}${monitorCommands ? '/monitorCommands' : ''}`,
+            key: `pool/${shape.shape}/${shape.rttMs}/${shape.workers}/${setup}/${pool}${monitorCommands ? '/monitorCommands' : ''}`,
             setup,
-            workers: 'default' as const,
+            workers: shape.workers,
             rttMs: shape.rttMs,
             shape,
             pool,
@@ -172,6 +186,8 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
     return {
       shape: variant.shape.shape,
       rttMs: variant.shape.rttMs,
+      workersSetting: variant.workers,
+      workers: sample.workers,
       setup: variant.setup,
       pool: variant.pool,
       maxPoolSize: variant.setup === 'guide' ? null : sample.maxPoolSize,
