@@ -444,6 +444,53 @@ describe('the layer obeys the deadline', () => {
       expect(rs.documents('shop', 'hung')).toEqual([]);
     });
 
+    it("never names a session another invocation may get: an implicit one whose operation answers before killSessions applies is not handed on by the driver", async () => {
+      // Prepare: the server holds the session-less find of the first invocation and then killSessions, so that the
+      // find answers (its implicit session going back to the driver's pool) while killSessions is on its way; the
+      // driver hands the last session released to the next one started: the second invocation's, whose find hangs
+      const logger = new CaptureLogger();
+      let found = (): void => undefined;
+      const options = { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { monitorCommands } };
+      const first = withMongo(async (_event: unknown, context) => {
+        const item = await context.mongo.db.collection('items').findOne({});
+        found();
+        return item;
+      }, options);
+      const second = withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}, { session: context.mongo.session }), options);
+      await first({}, lambdaContext(10_000));
+      rs.clearRecords();
+      let releaseFind!: () => void;
+      let releaseKill!: () => void;
+      rs.failNext({ command: 'find', code: 0, hold: new Promise<void>((resolve) => (releaseFind = resolve)) });
+      rs.failNext({ command: 'killSessions', code: 0, hold: new Promise<void>((resolve) => (releaseKill = resolve)) });
+
+      // Act
+      const firstFound = new Promise<void>((resolve) => (found = resolve));
+      const firstAnswer = first({}, lambdaContext(1_000));
+      await expect.poll(() => rs.commandsNamed('killSessions').length, { timeout: 5_000 }).toBe(1);
+      releaseFind();
+      await firstFound;
+      rs.failNext({ command: 'find', code: 0, hang: true });
+      const secondAnswer = second({}, lambdaContext(1_500)).catch((thrown: unknown) => thrown);
+      await expect.poll(() => rs.commandsNamed('find').length, { timeout: 5_000 }).toBe(2);
+      releaseKill();
+      const answers = [await firstAnswer, await secondAnswer];
+      await closeMongoClient();
+
+      // Assess: the first invocation's find answered and its implicit session was named in the first killSessions;
+      // the second invocation's session was another, which only its own deadline named
+      const [firstFind, secondFind] = rs.commandsNamed('find');
+      const [kill, secondKill] = rs.commandsNamed('killSessions');
+      expect(answers[0]).toBeNull();
+      expect(firstFind!.lsid).toMatch(/^[0-9a-f]{32}$/);
+      expect(secondFind!.lsid).not.toBe(firstFind!.lsid);
+      const named = (command: typeof kill) => (command!.body.killSessions as Array<{ id: { buffer: Uint8Array } }>).map((entry) => Buffer.from(entry.id.buffer).toString('hex'));
+      expect(named(kill)).toContain(firstFind!.lsid);
+      expect(named(kill)).not.toContain(secondFind!.lsid);
+      expect(named(secondKill)).toContain(secondFind!.lsid);
+      expect(answers[1]).toMatchObject({ code: 11601 });
+    });
+
     it('closes nothing when the operation answers the interrupt, nor for a handler busy with other work', async () => {
       // Prepare
       const logger = new CaptureLogger();

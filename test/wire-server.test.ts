@@ -251,6 +251,27 @@ describe('wire server: CRUD', () => {
     expect(await coll.findOne({}, { projection: { _id: 0 } })).toEqual({ a: 1 });
   });
 
+  it('holds a command under the hold fail point and runs it when the promise settles: a write held behind a later read', async () => {
+    // Prepare
+    const server = await serverWith();
+    const client = clientFor(server);
+    const coll = client.db('db').collection('items');
+    let release!: () => void;
+    server.failNext({ command: 'insert', code: 0, hold: new Promise<void>((resolve) => (release = resolve)) });
+    const inserting = coll.insertOne({ a: 1 });
+    await vi.waitFor(() => expect(server.commandsNamed('insert')).toHaveLength(1));
+
+    // Act: a read while the insert is held, then the insert let go
+    const before = await coll.findOne({}, { projection: { _id: 0 } });
+    release();
+    const inserted = await inserting;
+
+    // Assess: the insert ran only once released, and answered as usual
+    expect(before).toBeNull();
+    expect(inserted.acknowledged).toBe(true);
+    expect(await coll.findOne({}, { projection: { _id: 0 } })).toEqual({ a: 1 });
+  });
+
   it('supports findOneAndUpdate / findOneAndDelete (findAndModify)', async () => {
     // Prepare
     const server = await serverWith();

@@ -12,7 +12,8 @@
  *
  * Which invocation a command belongs to: the one whose session it carries, or the one whose handler runs it (the
  * wrappers run the handler with {@link runAsOwner}, an AsyncLocalStorage context), which covers a command given no
- * `{ session }` (the driver then gives it an implicit session of its own).
+ * `{ session }` (the driver then gives it an implicit session of its own). Such an implicit session is named in
+ * the deadline's `killSessions` only after {@link retireServerSessions} has kept the driver from reusing it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { MongoNetworkTimeoutError, type CommandFailedEvent, type CommandStartedEvent, type CommandSucceededEvent, type MongoClient } from 'mongodb';
@@ -71,6 +72,34 @@ export class CommandsInFlight {
   stillInFlight(commands: readonly CommandInFlight[]): CommandInFlight[] {
     return commands.filter((command) => this.#commands.get(command.requestId) === command);
   }
+}
+
+/** What {@link retireServerSessions} needs of the driver's internals (driver 7). */
+interface DriverSessions {
+  s?: { activeSessions?: Iterable<{ readonly explicit?: boolean; readonly _serverSession?: { readonly id?: { readonly id?: { readonly buffer?: Uint8Array } }; isDirty?: boolean } | null }> };
+}
+
+/**
+ * Keeps the driver from handing the implicit sessions with these ids (the bytes of each `lsid`) to another
+ * operation: their server sessions are marked dirty, as the driver marks one after a network error, so that the
+ * session pool drops them when their operation ends instead of reusing them (it reuses the last released first).
+ * A `killSessions` naming them is then never applied to another invocation's operation, however late it reaches
+ * the server. Returns those of `lsids` found among the client's active implicit sessions and retired (none when
+ * this driver's internals are not the ones known): only those may be named.
+ */
+export function retireServerSessions(client: MongoClient, lsids: readonly Uint8Array[]): Uint8Array[] {
+  const active = (client as unknown as DriverSessions).s?.activeSessions;
+  if (active === undefined || typeof active[Symbol.iterator] !== 'function') return [];
+  const retired: Uint8Array[] = [];
+  for (const session of active) {
+    const serverSession = session._serverSession;
+    const id = serverSession?.id?.id?.buffer;
+    if (session.explicit || !serverSession || !(id instanceof Uint8Array)) continue;
+    if (!lsids.some((lsid) => Buffer.compare(lsid, id) === 0)) continue;
+    serverSession.isDirty = true;
+    retired.push(id);
+  }
+  return retired;
 }
 
 /** What {@link closeConnectionsOf} needs of the driver's internals (driver 7). */

@@ -5,7 +5,7 @@
 import type { ClientSession } from 'mongodb';
 import { ErrorCodes, TransactionError } from '../../shared/errors.js';
 import { emit, emitSafe } from '../../shared/logging/emit.js';
-import { closeConnectionsOf, runAsNoOwner, runAsOwner, type CommandInFlight, type CommandsInFlight } from '../client/in-flight.js';
+import { closeConnectionsOf, retireServerSessions, runAsNoOwner, runAsOwner, type CommandInFlight, type CommandsInFlight } from '../client/in-flight.js';
 import type { ClientLease } from '../client/lease.js';
 import { MAX_CONCURRENCY_ENV } from '../config/managed-instances.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
@@ -109,7 +109,11 @@ export class InvocationScope implements Interruptible {
     const pending = inFlight?.of(this, session?.id?.id.buffer) ?? [];
     const lsids = new Map<string, NonNullable<CommandInFlight['lsid']>>();
     if (session?.id) lsids.set(hexOf(session.id.id.buffer), session.id as NonNullable<CommandInFlight['lsid']>);
-    for (const command of pending) if (command.lsid) lsids.set(hexOf(command.lsid.id.buffer), command.lsid);
+    // An implicit session goes back to the driver's pool when its operation ends, and the next operation (maybe
+    // another invocation's) takes it: it is named only once the driver will not reuse it.
+    const implicit = pending.flatMap((command) => (command.lsid && !lsids.has(hexOf(command.lsid.id.buffer)) ? [command.lsid] : []));
+    const retired = new Set(retireServerSessions(this.lease.client, implicit.map((lsid) => lsid.id.buffer)).map(hexOf));
+    for (const lsid of implicit) if (retired.has(hexOf(lsid.id.buffer))) lsids.set(hexOf(lsid.id.buffer), lsid);
     if (lsids.size === 0) return;
     const details = { requestId: this.requestId, lsid: session ? lsidOf(session) : undefined, ...(lsids.size > 1 || !session ? { lsids: [...lsids.keys()] } : {}) };
     emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', details);

@@ -123,6 +123,10 @@ export class WireConnection {
       this.awaitableHello(request, meta);
       return;
     }
+    this.execute(request, meta);
+  }
+
+  private execute(request: WireRequest, meta: CommandMeta): void {
     const reply = executeCommand(this.state, this.info, request.body, meta);
     if (reply instanceof Promise) {
       // an asynchronous handler (MONGODB-AWS verification): answered when it settles (executeCommand never rejects)
@@ -148,6 +152,13 @@ export class WireConnection {
     }
     if (fp.hang === true) {
       this.hangUntilKilled(request, meta.lsid);
+      return;
+    }
+    if (fp.hold !== undefined) {
+      // run and answered as usual once the test lets it go, unless the socket closed meanwhile
+      void fp.hold.then(() => {
+        if (!this.closed) this.execute(request, meta);
+      });
       return;
     }
     const reply: Document = {

@@ -92,6 +92,11 @@ export interface FailPoint {
    * command's lsid: then the reply is 11601 Interrupted, as mongod answers a killed operation. `code` is unused.
    */
   hang?: boolean;
+  /**
+   * Instead of answering at once, run the command and answer it as usual when this promise settles: a command the
+   * test holds (the order in which the server applies two commands). `code` is unused.
+   */
+  hold?: Promise<unknown>;
 }
 
 export interface WireServer {
