@@ -491,6 +491,44 @@ describe('the layer obeys the deadline', () => {
       expect(answers[1]).toMatchObject({ code: 11601 });
     });
 
+    it("leaves the invocation's session out of the driver's pool when killSessions was not answered in time: it may still be applied", async () => {
+      // Prepare: the server holds killSessions past the deadline margin, the time the layer gives it, and the
+      // invocation's find answers meanwhile; the second invocation's find hangs
+      const logger = new CaptureLogger();
+      const options = { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { monitorCommands } };
+      const finder = withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}, { session: context.mongo.session }), options);
+      await finder({}, lambdaContext(10_000));
+      rs.clearRecords();
+      let releaseFind!: () => void;
+      let releaseKill!: () => void;
+      rs.failNext({ command: 'find', code: 0, hold: new Promise<void>((resolve) => (releaseFind = resolve)) });
+      rs.failNext({ command: 'killSessions', code: 0, hold: new Promise<void>((resolve) => (releaseKill = resolve)) });
+
+      // Act: the first invocation ends once the layer gave up on killSessions; then the second starts
+      const firstAnswer = finder({}, lambdaContext(1_000));
+      await expect.poll(() => rs.commandsNamed('killSessions').length, { timeout: 5_000 }).toBe(1);
+      releaseFind();
+      const first = await firstAnswer;
+      rs.failNext({ command: 'find', code: 0, hang: true });
+      const secondAnswer = finder({}, lambdaContext(1_500)).catch((thrown: unknown) => thrown);
+      await expect.poll(() => rs.commandsNamed('find').length, { timeout: 5_000 }).toBe(2);
+      releaseKill();
+      const second = await secondAnswer;
+      await closeMongoClient();
+
+      // Assess: the layer reported the failed interrupt; the late killSessions named the first session only, which
+      // the second invocation did not get: its find ended by its own deadline
+      const [firstFind, secondFind] = rs.commandsNamed('find');
+      const [kill, secondKill] = rs.commandsNamed('killSessions');
+      const named = (command: typeof kill) => (command!.body.killSessions as Array<{ id: { buffer: Uint8Array } }>).map((entry) => Buffer.from(entry.id.buffer).toString('hex'));
+      expect(first).toBeNull();
+      expect(logger.withEvent('cleanup.failed').map((record) => record.message)).toEqual(["Interrupting the invocation's operations at its deadline failed (killSessions)"]);
+      expect(named(kill)).toEqual([firstFind!.lsid]);
+      expect(secondFind!.lsid).not.toBe(firstFind!.lsid);
+      expect(named(secondKill)).toEqual([secondFind!.lsid]);
+      expect(second).toMatchObject({ code: 11601 });
+    });
+
     it('closes nothing when the operation answers the interrupt, nor for a handler busy with other work', async () => {
       // Prepare
       const logger = new CaptureLogger();

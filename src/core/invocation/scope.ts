@@ -124,7 +124,12 @@ export class InvocationScope implements Interruptible {
     const killing = runAsNoOwner(() => this.lease.client.db('admin').command({ killSessions: [...lsids.values()] }, { signal: controller.signal }))
       .then(
         () => undefined,
-        (error: unknown) => emit(config.logger, 'warn', 'cleanup.failed', "Interrupting the invocation's operations at its deadline failed (killSessions)", { ...details, error }, config.secrets),
+        (error: unknown) => {
+          // Not known to be applied: it may still reach the server after the session went back to the driver's
+          // pool and on to another invocation, so the pool drops it instead (as after a network error)
+          if (session && !session.hasEnded) session.serverSession.isDirty = true;
+          emit(config.logger, 'warn', 'cleanup.failed', "Interrupting the invocation's operations at its deadline failed (killSessions)", { ...details, error }, config.secrets);
+        },
       )
       .finally(() => clearTimeout(timer));
     this.#interrupting = killing.finally(() => {
