@@ -331,6 +331,13 @@ describe('the layer obeys the deadline', () => {
       await rs.stop();
     });
 
+    /** Holds the next command of that name on the server until the returned function lets it run and answer. */
+    const holdNext = (command: string): (() => void) => {
+      let release!: () => void;
+      rs.failNext({ command, code: 0, hold: new Promise<void>((resolve) => (release = resolve)) });
+      return () => release();
+    };
+
     /** The proxy's open connections whose server side carried a command other than hello: the pool's sockets. */
     const poolSockets = () => {
       const ports = new Set(rs.commands.map((command) => rs.connections.find((connection) => connection.id === command.connectionId)?.remotePort));
@@ -459,10 +466,7 @@ describe('the layer obeys the deadline', () => {
       const second = withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}, { session: context.mongo.session }), options);
       await first({}, lambdaContext(10_000));
       rs.clearRecords();
-      let releaseFind!: () => void;
-      let releaseKill!: () => void;
-      rs.failNext({ command: 'find', code: 0, hold: new Promise<void>((resolve) => (releaseFind = resolve)) });
-      rs.failNext({ command: 'killSessions', code: 0, hold: new Promise<void>((resolve) => (releaseKill = resolve)) });
+      const [releaseFind, releaseKill] = [holdNext('find'), holdNext('killSessions')];
 
       // Act
       const firstFound = new Promise<void>((resolve) => (found = resolve));
@@ -499,10 +503,7 @@ describe('the layer obeys the deadline', () => {
       const finder = withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}, { session: context.mongo.session }), options);
       await finder({}, lambdaContext(10_000));
       rs.clearRecords();
-      let releaseFind!: () => void;
-      let releaseKill!: () => void;
-      rs.failNext({ command: 'find', code: 0, hold: new Promise<void>((resolve) => (releaseFind = resolve)) });
-      rs.failNext({ command: 'killSessions', code: 0, hold: new Promise<void>((resolve) => (releaseKill = resolve)) });
+      const [releaseFind, releaseKill] = [holdNext('find'), holdNext('killSessions')];
 
       // Act: the first invocation ends once the layer gave up on killSessions; then the second starts
       const firstAnswer = finder({}, lambdaContext(1_000));
