@@ -5,7 +5,7 @@
 // rejects a lock file that lacks the other platforms' optional packages the registry here does not serve.
 // Usage: node scripts/install-runtimes.mjs [22] [24] [deno]   (prints the binary path of each)
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,13 +29,32 @@ export function ensureDeno() {
   return ensurePackage('deno', `deno@${DENO_VERSION}`, join('.bin', 'deno'));
 }
 
+/**
+ * Installs into a folder of its own, then renames it into place: test files run in parallel processes, and one
+ * must never see (and spawn, ETXTBSY) a binary another is still writing. When two install at once, the first
+ * rename wins and the other's copy is removed.
+ */
 function ensurePackage(folder, spec, binInNodeModules) {
   const prefix = join(root, '.runtimes', folder);
   const bin = join(prefix, 'node_modules', binInNodeModules);
   if (!existsSync(bin)) {
-    execFileSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', spec], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const staging = `${prefix}.installing-${process.pid}-${Date.now()}`;
+    try {
+      execFileSync('npm', ['install', '--prefix', staging, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', spec], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      try {
+        renameSync(staging, prefix);
+      } catch (error) {
+        if (existsSync(bin)) return bin; // another install won the race
+        if (!existsSync(prefix)) throw error;
+        // a folder without the binary, left by an interrupted install from before installs were atomic: replaced
+        rmSync(prefix, { recursive: true, force: true });
+        renameSync(staging, prefix);
+      }
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
   }
   if (!existsSync(bin)) throw new Error(`${spec} installed but ${bin} is missing`);
   return bin;
