@@ -54,7 +54,8 @@ describe('under the Lambda runtime: hot path, deadline, shutdown', () => {
 
   it('fires context.mongo.signal a margin before the Lambda timeout, so a hanging query fails cleanly', async () => {
     // Prepare: the server stops answering after a warm-up
-    // A 1.5 s margin leaves the handler room to answer on a loaded CI machine (with 500 ms it once missed the timeout)
+    // The handler's answer waits for the deadline's killSessions (which the silent server never answers) for half the
+    // margin: a 1.5 s margin leaves the other 750 ms for the answer to get out on a loaded machine
     const fn = await startLambdaContainer({ entry: 'test/fixtures/lambda/deadline.ts', env: { MONGODB_URI: server.uri, FIXTURE_MARGIN_MS: '1500' }, timeoutMs: 3_000 });
     expect((await fn.invoke({})).result).toEqual({ aborted: false, found: false });
     server.blackhole(true);

@@ -94,7 +94,8 @@ export class InvocationScope implements Interruptible {
    * invocation's session, and in the implicit sessions of commands its handler issued without `{ session }` when
    * they are known ({@link run}) (`killSessions`), so an operation given no signal fails (11601 Interrupted) and
    * the handler can still answer; a transaction in progress is aborted by the server. The session is ended as
-   * always, when the invocation finishes. The command has the deadline margin to get through, and never throws.
+   * always, when the invocation finishes, which waits for the command: it has half the deadline margin to get
+   * through (the other half is the handler's, to answer before the timeout), and never throws.
    */
   interrupt(): void {
     const { config } = this;
@@ -119,7 +120,7 @@ export class InvocationScope implements Interruptible {
     emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', details);
     const controller = new AbortController();
     // AbortSignal.timeout() is not used: Node 20 may collect its timer while the command is pending.
-    const timer = setTimeout(() => controller.abort(new DOMException('killSessions took longer than the deadline margin', 'TimeoutError')), Math.max(100, this.deadline.marginMs));
+    const timer = setTimeout(() => controller.abort(new DOMException('killSessions took longer than half the deadline margin', 'TimeoutError')), Math.max(100, this.deadline.marginMs / 2));
     timer.unref();
     const killing = runAsNoOwner(() => this.lease.client.db('admin').command({ killSessions: [...lsids.values()] }, { signal: controller.signal }))
       .then(
