@@ -484,14 +484,13 @@ describe('the layer obeys the deadline', () => {
       // Assess: the first invocation's find answered and its implicit session was named in the first killSessions;
       // the second invocation's session was another, which only its own deadline named
       const [firstFind, secondFind] = rs.commandsNamed('find');
-      const [kill, secondKill] = rs.commandsNamed('killSessions');
+      const [kill, secondKill] = rs.lsidsSentInEach('killSessions');
       expect(answers[0]).toBeNull();
       expect(firstFind!.lsid).toMatch(/^[0-9a-f]{32}$/);
       expect(secondFind!.lsid).not.toBe(firstFind!.lsid);
-      const named = (command: typeof kill) => (command!.body.killSessions as Array<{ id: { buffer: Uint8Array } }>).map((entry) => Buffer.from(entry.id.buffer).toString('hex'));
-      expect(named(kill)).toContain(firstFind!.lsid);
-      expect(named(kill)).not.toContain(secondFind!.lsid);
-      expect(named(secondKill)).toContain(secondFind!.lsid);
+      expect(kill).toContain(firstFind!.lsid);
+      expect(kill).not.toContain(secondFind!.lsid);
+      expect(secondKill).toContain(secondFind!.lsid);
       expect(answers[1]).toMatchObject({ code: 11601 });
     });
 
@@ -520,13 +519,12 @@ describe('the layer obeys the deadline', () => {
       // Assess: the layer reported the failed interrupt; the late killSessions named the first session only, which
       // the second invocation did not get: its find ended by its own deadline
       const [firstFind, secondFind] = rs.commandsNamed('find');
-      const [kill, secondKill] = rs.commandsNamed('killSessions');
-      const named = (command: typeof kill) => (command!.body.killSessions as Array<{ id: { buffer: Uint8Array } }>).map((entry) => Buffer.from(entry.id.buffer).toString('hex'));
+      const [kill, secondKill] = rs.lsidsSentInEach('killSessions');
       expect(first).toBeNull();
       expect(logger.withEvent('cleanup.failed').map((record) => record.message)).toEqual(["Interrupting the invocation's operations at its deadline failed (killSessions)"]);
-      expect(named(kill)).toEqual([firstFind!.lsid]);
+      expect(kill).toEqual([firstFind!.lsid]);
       expect(secondFind!.lsid).not.toBe(firstFind!.lsid);
-      expect(named(secondKill)).toEqual([secondFind!.lsid]);
+      expect(secondKill).toEqual([secondFind!.lsid]);
       expect(second).toMatchObject({ code: 11601 });
     });
 

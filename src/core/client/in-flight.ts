@@ -80,24 +80,25 @@ interface DriverSessions {
 }
 
 /**
- * Keeps the driver from handing the implicit sessions with these ids (the bytes of each `lsid`) to another
- * operation: their server sessions are marked dirty, as the driver marks one after a network error, so that the
- * session pool drops them when their operation ends instead of reusing them (it reuses the last released first).
- * A `killSessions` naming them is then never applied to another invocation's operation, however late it reaches
- * the server. Returns those of `lsids` found among the client's active implicit sessions and retired (none when
- * this driver's internals are not the ones known): only those may be named.
+ * Keeps the driver from handing the implicit sessions with these `lsid`s to another operation: their server
+ * sessions are marked dirty, as the driver marks one after a network error, so that the session pool drops them
+ * when their operation ends instead of reusing them (it reuses the last released first). A `killSessions` naming
+ * them is then never applied to another invocation's operation, however late it reaches the server. Returns those
+ * of `lsids` found among the client's active implicit sessions and retired (none when this driver's internals are
+ * not the ones known): only those may be named.
  */
-export function retireServerSessions(client: MongoClient, lsids: readonly Uint8Array[]): Uint8Array[] {
+export function retireServerSessions<TLsid extends NonNullable<CommandInFlight['lsid']>>(client: MongoClient, lsids: readonly TLsid[]): TLsid[] {
   const active = (client as unknown as DriverSessions).s?.activeSessions;
   if (active === undefined || typeof active[Symbol.iterator] !== 'function') return [];
-  const retired: Uint8Array[] = [];
+  const retired: TLsid[] = [];
   for (const session of active) {
     const serverSession = session._serverSession;
     const id = serverSession?.id?.id?.buffer;
     if (session.explicit || !serverSession || !(id instanceof Uint8Array)) continue;
-    if (!lsids.some((lsid) => Buffer.compare(lsid, id) === 0)) continue;
+    const named = lsids.filter((lsid) => Buffer.compare(lsid.id.buffer, id) === 0);
+    if (named.length === 0) continue;
     serverSession.isDirty = true;
-    retired.push(id);
+    retired.push(...named);
   }
   return retired;
 }

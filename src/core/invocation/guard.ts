@@ -55,7 +55,8 @@ export function watchInvocation(client: MongoClient, invocation: GuardedInvocati
   return () => invocations.delete(invocation);
 }
 
-function hexOf(id: { buffer: Uint8Array } | undefined): string | undefined {
+/** The lowercase hex of a session id (`lsid.id`, a UUID binary), as the server's records and the log show it. */
+export function hexOf(id: { buffer: Uint8Array } | undefined): string | undefined {
   return id ? Buffer.from(id.buffer).toString('hex') : undefined;
 }
 

@@ -11,7 +11,7 @@ import { MAX_CONCURRENCY_ENV } from '../config/managed-instances.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import { InvocationMongo, type MongoContext, type MongoContextWithoutSession } from './context.js';
 import type { InvocationDeadline } from './deadline.js';
-import { runInInvocation, watchInvocation, type GuardedInvocation } from './guard.js';
+import { hexOf, runInInvocation, watchInvocation, type GuardedInvocation } from './guard.js';
 import { unwatchDeadline, watchDeadline, type Interruptible } from './interrupt.js';
 
 type Outcome = 'success' | 'error';
@@ -66,7 +66,7 @@ export class InvocationScope implements Interruptible {
    */
   adoptSession(session: ClientSession, transaction: boolean): void {
     if (this.#interruptAtDeadline && this.#state === 'open') {
-      if (!this.session && !this.#adopted && !this.lease.inFlight) watchDeadline(this);
+      watchDeadline(this); // a no-op when the constructor already watches it
       this.#adopted = session;
     }
     if (!this.guard) return;
@@ -109,14 +109,14 @@ export class InvocationScope implements Interruptible {
     const inFlight = this.lease.inFlight;
     const pending = inFlight?.of(this, session?.id?.id.buffer) ?? [];
     const lsids = new Map<string, NonNullable<CommandInFlight['lsid']>>();
-    if (session?.id) lsids.set(hexOf(session.id.id.buffer), session.id as NonNullable<CommandInFlight['lsid']>);
+    const own = lsidOf(session);
+    if (own !== undefined) lsids.set(own, session!.id as NonNullable<CommandInFlight['lsid']>);
     // An implicit session goes back to the driver's pool when its operation ends, and the next operation (maybe
     // another invocation's) takes it: it is named only once the driver will not reuse it.
-    const implicit = pending.flatMap((command) => (command.lsid && !lsids.has(hexOf(command.lsid.id.buffer)) ? [command.lsid] : []));
-    const retired = new Set(retireServerSessions(this.lease.client, implicit.map((lsid) => lsid.id.buffer)).map(hexOf));
-    for (const lsid of implicit) if (retired.has(hexOf(lsid.id.buffer))) lsids.set(hexOf(lsid.id.buffer), lsid);
+    const implicit = pending.flatMap((command) => (command.lsid && hexOf(command.lsid.id) !== own ? [command.lsid] : []));
+    for (const lsid of retireServerSessions(this.lease.client, implicit)) lsids.set(hexOf(lsid.id)!, lsid);
     if (lsids.size === 0) return;
-    const details = { requestId: this.requestId, lsid: session ? lsidOf(session) : undefined, ...(lsids.size > 1 || !session ? { lsids: [...lsids.keys()] } : {}) };
+    const details = { requestId: this.requestId, lsid: own, ...(lsids.size > 1 || !session ? { lsids: [...lsids.keys()] } : {}) };
     emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', details);
     const controller = new AbortController();
     // AbortSignal.timeout() is not used: Node 20 may collect its timer while the command is pending.
@@ -291,11 +291,6 @@ export class InvocationScope implements Interruptible {
 }
 
 /** The hex `lsid` of a session once the driver assigned one (it does at the first command). */
-function lsidOf(session: ClientSession): string | undefined {
-  const id = session.id?.id;
-  return id ? hexOf(id.buffer) : undefined;
-}
-
-function hexOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+function lsidOf(session: ClientSession | undefined): string | undefined {
+  return hexOf(session?.id?.id);
 }

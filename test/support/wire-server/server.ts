@@ -68,7 +68,11 @@ class WireServerImpl implements WireServer {
   }
 
   lsidsSentIn(command: 'endSessions' | 'killSessions'): string[] {
-    return this.commandsNamed(command).flatMap((recorded) => {
+    return this.lsidsSentInEach(command).flat();
+  }
+
+  lsidsSentInEach(command: 'endSessions' | 'killSessions'): string[][] {
+    return this.commandsNamed(command).map((recorded) => {
       const named: unknown = recorded.body[command];
       return Array.isArray(named) ? named.map((lsid: { id: { buffer: Uint8Array } }) => Buffer.from(lsid.id.buffer).toString('hex')) : [];
     });

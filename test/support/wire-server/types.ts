@@ -116,6 +116,8 @@ export interface WireServer {
   commandsNamed(name: string): RecordedCommand[];
   /** the lsids (lowercase hex) named in every `endSessions` or `killSessions` command received, in order */
   lsidsSentIn(command: 'endSessions' | 'killSessions'): string[];
+  /** the same, one list per command received, in order */
+  lsidsSentInEach(command: 'endSessions' | 'killSessions'): string[][];
   /** arm a fail point */
   failNext(fp: FailPoint): void;
   clearFailPoints(): void;
