@@ -3,8 +3,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoError, MongoNetworkTimeoutError, MongoServerError, type MongoClient } from 'mongodb';
-import { closeConnectionsOf } from '../src/core/client/in-flight.js';
-import { closeMongoClient, ConnectionError, withMongo } from '../src/index.js';
+import { EventEmitter } from 'node:events';
+import { CheckoutsInFlight, closeConnectionsOf } from '../src/core/client/in-flight.js';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { closeMongoClient, ConnectionError, withMongo, type MongoContext } from '../src/index.js';
+import { mongo } from '../src/middy.js';
 import { startDeadline } from '../src/core/invocation/deadline.js';
 import { unwatchDeadline, watchDeadline } from '../src/core/invocation/interrupt.js';
 import { PROJECT_ROOT } from './support/lambda-emulator/index.js';
@@ -304,10 +308,11 @@ describe('the layer obeys the deadline', () => {
     });
   });
 
-  describe('with monitorCommands on, under Managed Instances: what killSessions alone cannot end', () => {
+  describe('under Managed Instances: what killSessions alone cannot end', () => {
     // The socket of the invocation's insert dies without a FIN or an RST (the proxy drops its bytes): the server never
-    // sees the insert, so killSessions interrupts nothing; the layer then closes that connection. And a command given
-    // no session carries an implicit one, which only the command events attribute to the invocation.
+    // sees the insert, so killSessions interrupts nothing; the layer then closes that connection, knowing it from the
+    // pool's check-outs (by default) or from the command events (monitorCommands). And a command given no session
+    // carries an implicit one, which only the command events attribute to the invocation.
     const monitorCommands = true;
     let rs: WireServer;
     let proxy: FaultProxy;
@@ -345,20 +350,22 @@ describe('the layer obeys the deadline', () => {
     };
 
     it.each([
-      ['a retryable write is retried on a new connection and succeeds', true],
-      ['a write that may not be retried fails with MongoNetworkTimeoutError', false],
-    ] as const)('%s', async (_what, retryWrites) => {
+      ['a retryable write is retried on a new connection and succeeds', true, false],
+      ['a write that may not be retried fails with MongoNetworkTimeoutError', false, false],
+      ['with command events: a retryable write is retried on a new connection and succeeds', true, true],
+      ['with command events: a write that may not be retried fails with MongoNetworkTimeoutError', false, true],
+    ] as const)('%s', async (_what, retryWrites, monitorCommands) => {
       // Prepare: one warm invocation leaves one pooled socket; the next cuts it between its find and its insert
       const logger = new CaptureLogger();
       const cut: number[] = [];
-      const collection = `unseen-${retryWrites}`;
+      const collection = `unseen-${retryWrites}-${monitorCommands}`;
       const handler = withMongo(async (event: { cut?: boolean }, context) => {
         const items = context.mongo.db.collection(collection);
         await items.findOne({}, { session: context.mongo.session });
         if (event.cut) for (const socket of poolSockets()) (cut.push(socket.id), proxy.blackholeConnection(socket.id, true));
         await items.insertOne({ sku: event.cut ? 'late' : 'warm' }, { session: context.mongo.session });
         return 'inserted';
-      }, { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { retryWrites, monitorCommands } });
+      }, { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { retryWrites, monitorCommands }, sessionGuard: false });
       await handler({}, lambdaContext(10_000));
       rs.clearRecords();
       const context = lambdaContext(1_000);
@@ -371,7 +378,9 @@ describe('the layer obeys the deadline', () => {
       const [find] = rs.commandsNamed('find');
       expect(cut).toHaveLength(1);
       expect(rs.lsidsSentIn('killSessions')).toEqual([find!.lsid]);
-      expect(logger.withEvent('invocation.connectionsClosed')).toMatchObject([{ level: 'warn', attributes: { mongodb: { requestId: context.awsRequestId, lsid: find!.lsid, commands: ['insert'], connections: 1 } } }]);
+      // the command events name the command; the check-outs only know the connection
+      expect(logger.withEvent('invocation.connectionsClosed')).toMatchObject([{ level: 'warn', attributes: { mongodb: { requestId: context.awsRequestId, lsid: find!.lsid, connections: 1 } } }]);
+      expect((logger.withEvent('invocation.connectionsClosed')[0]!.attributes.mongodb as { commands?: string[] }).commands).toEqual(monitorCommands ? ['insert'] : undefined);
       if (retryWrites) {
         expect(outcome).toBe('inserted');
         // the retry, on another connection than the find's (the cut one); the same session
@@ -380,7 +389,7 @@ describe('the layer obeys the deadline', () => {
         expect(rs.documents('shop', collection).map((document) => document.sku)).toEqual(['warm', 'late']);
       } else {
         expect(outcome).toBeInstanceOf(MongoNetworkTimeoutError);
-        expect((outcome as Error).message).toMatch(/by the invocation's deadline/);
+        expect((outcome as Error).message).toMatch(/by the deadline of the invocation that sent the command/);
         expect(rs.commandsNamed('insert')).toEqual([]);
         expect(rs.documents('shop', collection).map((document) => document.sku)).toEqual(['warm']);
       }
@@ -424,6 +433,37 @@ describe('the layer obeys the deadline', () => {
       expect(results).toEqual([undefined, undefined, 1]);
       expect(failed).toBeInstanceOf(MongoNetworkTimeoutError);
       expect(failed?.message).toBe('why');
+    });
+
+    it('takes a check-out for abandoned once every invocation opened before it is over its deadline, or, with none open, once older than the longest timeout', () => {
+      // Prepare: the pool's check-out events, from an emitter; two invocations, the second opened after the first check-out
+      const pool = new EventEmitter();
+      const checkouts = new CheckoutsInFlight(pool as unknown as MongoClient);
+      const checkOut = (connectionId: number) => pool.emit('connectionCheckedOut', { address: 'db:27017', connectionId });
+      const first = { openedAt: 0, overDeadline: false };
+      const second = { openedAt: 0, overDeadline: false };
+      first.openedAt = checkouts.open(first, 3_000);
+      checkOut(1);
+      second.openedAt = checkouts.open(second, 6_000);
+      checkOut(2);
+      checkOut(3);
+      pool.emit('connectionCheckedIn', { address: 'db:27017', connectionId: 3 });
+      const ids = () => checkouts.abandoned().map((connection) => connection.connectionId);
+
+      // Act + Assess: connection 1 can only be the first's; 2 could be either's; 3 went back to the pool
+      const atStart = ids();
+      first.overDeadline = true;
+      const firstOver = ids();
+      second.overDeadline = true;
+      const bothOver = ids();
+      checkouts.close(first);
+      checkouts.close(second);
+      const noneOpen = [checkouts.abandoned(Date.now() + 5_999).length, checkouts.abandoned(Date.now() + 6_000).length];
+
+      expect(atStart).toEqual([]);
+      expect(firstOver).toEqual([1]);
+      expect(bothOver).toEqual([1, 2]);
+      expect(noneOpen).toEqual([0, 2]);
     });
 
     it('interrupts a write given no session: killSessions names the implicit session its handler gave it', async () => {
@@ -550,6 +590,77 @@ describe('the layer obeys the deadline', () => {
       expect(rs.lsidsSentIn('killSessions')).toHaveLength(2);
       expect(logger.withEvent('invocation.interrupted')).toHaveLength(2);
       expect(logger.withEvent('invocation.connectionsClosed')).toEqual([]);
+    });
+
+    it('under the middy middleware, without command events: a write given no session, which the server is not asked to interrupt, ends past the deadline', async () => {
+      // Prepare: the insert carries an implicit session, which nothing attributes to the invocation; the server holds it
+      const logger = new CaptureLogger();
+      const handler = middy(async (_event: unknown, context: Context & { mongo: MongoContext }) => {
+        await context.mongo.db.collection('items').findOne({}, { session: context.mongo.session });
+        await context.mongo.db.collection('hung').insertOne({ sku: 'never' });
+        return 'inserted';
+      }).use(mongo({ uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, sessionGuard: false, clientOptions: { retryWrites: false } }));
+      rs.failNext({ command: 'insert', hang: true, code: 0 });
+      const context = lambdaContext(1_000) as Context & { mongo: MongoContext };
+
+      // Act
+      const outcome = await handler({}, context).catch((thrown: unknown) => thrown);
+      await closeMongoClient();
+
+      // Assess: killSessions named the invocation's session, not the insert's; the insert's connection was closed
+      const [find] = rs.commandsNamed('find');
+      const [insert] = rs.commandsNamed('insert');
+      expect(insert!.lsid).toMatch(/^[0-9a-f]{32}$/);
+      expect(insert!.lsid).not.toBe(find!.lsid);
+      expect(rs.lsidsSentIn('killSessions')).toEqual([find!.lsid]);
+      expect(outcome).toBeInstanceOf(MongoNetworkTimeoutError);
+      expect(logger.withEvent('invocation.connectionsClosed')).toMatchObject([{ level: 'warn', attributes: { mongodb: { requestId: context.awsRequestId, connections: 1 } } }]);
+      expect(rs.documents('shop', 'hung')).toEqual([]);
+    });
+
+    it("never closes the connection of an invocation whose deadline has not come: another's dead socket waits for it", async () => {
+      // Prepare: the first invocation (deadline far) waits on a find the server holds; the second, opened after it,
+      // writes into a socket that died unseen and reaches its deadline first. Its insert could be the first
+      // invocation's as far as the pool's check-outs tell, so it is closed only once the first one has finished.
+      const logger = new CaptureLogger();
+      const options = { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, sessionGuard: false, clientOptions: { retryWrites: false, maxPoolSize: 5 } };
+      const order: string[] = [];
+      let held: number | undefined;
+      const slow = withMongo(async (_event: unknown, context) => {
+        const item = await context.mongo.db.collection('items').findOne({}, { session: context.mongo.session });
+        order.push('slow answered');
+        return item;
+      }, options);
+      const cut = withMongo(async (_event: unknown, context) => {
+        await context.mongo.db.collection('items').findOne({}, { session: context.mongo.session });
+        for (const socket of poolSockets()) if (socket.id !== held) proxy.blackholeConnection(socket.id, true);
+        await context.mongo.db.collection('unseen-wait').insertOne({ sku: 'late' }, { session: context.mongo.session });
+        return 'inserted';
+      }, options);
+      const release = holdNext('find');
+
+      // Act
+      const slowAnswer = slow({}, lambdaContext(30_000));
+      await expect.poll(() => rs.commandsNamed('find').length, { timeout: 5_000 }).toBe(1);
+      held = poolSockets()[0]?.id;
+      const cutAnswer = cut({}, lambdaContext(1_000)).then(
+        (value) => (order.push('cut answered'), value),
+        (error: unknown) => (order.push('cut failed'), error),
+      );
+      await expect.poll(() => rs.commandsNamed('killSessions').length, { timeout: 5_000 }).toBe(1);
+      await sleep(600); // longer than the few round trips the layer waits after killSessions
+      const cutPendingAtRelease = order.length === 0;
+      release();
+      const answers = [await slowAnswer, await cutAnswer];
+      await closeMongoClient();
+
+      // Assess: the held find answered on its own connection (one find, not retried) before the cut insert failed
+      expect(cutPendingAtRelease).toBe(true);
+      expect(answers[0]).toBeNull();
+      expect(answers[1]).toBeInstanceOf(MongoNetworkTimeoutError);
+      expect(order).toEqual(['slow answered', 'cut failed']);
+      expect(rs.commandsNamed('find')).toHaveLength(2);
+      expect(rs.commandsNamed('insert')).toEqual([]);
     });
   });
 

@@ -9,6 +9,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeMongoClient, withMongo } from '../src/index.js';
 import type { ClientLease } from '../src/core/client/lease.js';
+import { CheckoutsInFlight } from '../src/core/client/in-flight.js';
 import type { LinkWatch } from '../src/core/client/link.js';
 import { resolveClientConfig, type ResolvedClientConfig } from '../src/core/config/resolve.js';
 import { startDeadline, type InvocationDeadline } from '../src/core/invocation/deadline.js';
@@ -67,6 +68,7 @@ function fakeLease(client: MongoClient, idleMs: number, cold = false): ClientLea
     idleMs,
     link: LINK,
     inFlight: undefined,
+    checkouts: new CheckoutsInFlight(client),
     pendingCheck: undefined,
     shareCheck: (check) => check(),
     released: false,

@@ -12,7 +12,7 @@ import { forgetSecrets } from '../config/secret.js';
 import { connectFailure, createClient } from './connect.js';
 import { isAuthenticationFailure } from '../config/driver-errors.js';
 import { Lease, type CacheEntry, type ClientLease } from './lease.js';
-import { CommandsInFlight } from './in-flight.js';
+import { CheckoutsInFlight, CommandsInFlight } from './in-flight.js';
 import { LinkWatch } from './link.js';
 import { worstCaseConnections } from '../config/managed-instances.js';
 
@@ -214,6 +214,7 @@ function startEntry(config: ResolvedClientConfig): CacheEntry {
     idleSince: Date.now(),
     link: new LinkWatch(client),
     inFlight: client.options.monitorCommands ? new CommandsInFlight(client) : undefined,
+    checkouts: new CheckoutsInFlight(client),
     check: undefined,
     ready: client.connect().then(
       () => {

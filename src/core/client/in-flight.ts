@@ -107,29 +107,122 @@ export function retireServerSessions<TLsid extends NonNullable<CommandInFlight['
 interface DriverConnection {
   readonly id: number | string;
   readonly address: string;
+  readonly closed?: boolean;
   onError(error: Error): void;
 }
 interface DriverInternals {
   topology?: { s?: { servers?: Map<string, { pool?: { checkedOutConnections?: Iterable<DriverConnection> } }> } };
 }
 
+/** A checked-out connection, as the driver names it: `host:port` and its id. */
+export interface ConnectionRef {
+  readonly address: string;
+  readonly connectionId: number | string;
+}
+
 /**
- * Fails the connections the given commands wait on with a network timeout (`message` says why). Returns how many
+ * Fails the given checked-out connections with a network timeout (`message` says why). Returns how many
  * connections were closed, or undefined when this driver's internals are not the ones known (nothing closed).
  */
-export function closeConnectionsOf(client: MongoClient, commands: readonly CommandInFlight[], message: string): number | undefined {
+export function closeConnectionsOf(client: MongoClient, connections: readonly ConnectionRef[], message: string): number | undefined {
   const servers = (client as unknown as DriverInternals).topology?.s?.servers;
   if (!(servers instanceof Map)) return undefined;
-  const wanted = new Set(commands.map((command) => `${command.address}#${command.connectionId}`));
+  const wanted = new Set(connections.map((connection) => keyOf(connection.address, connection.connectionId)));
   let closed = 0;
   for (const server of servers.values()) {
-    const connections = server.pool?.checkedOutConnections;
-    if (connections === undefined || typeof connections[Symbol.iterator] !== 'function') return undefined;
-    for (const connection of [...connections]) {
-      if (!wanted.has(`${connection.address}#${connection.id}`) || typeof connection.onError !== 'function') continue;
+    const checkedOut = server.pool?.checkedOutConnections;
+    if (checkedOut === undefined || typeof checkedOut[Symbol.iterator] !== 'function') return undefined;
+    for (const connection of [...checkedOut]) {
+      if (connection.closed === true || !wanted.has(keyOf(connection.address, connection.id)) || typeof connection.onError !== 'function') continue;
       connection.onError(new MongoNetworkTimeoutError(message));
       closed++;
     }
   }
   return closed;
+}
+
+function keyOf(address: string, connectionId: number | string): string {
+  return `${address}#${connectionId}`;
+}
+
+/** An open invocation, as {@link CheckoutsInFlight} sees it. */
+export interface OpenInvocation {
+  /** Its place in the order of invocations opened and connections checked out ({@link CheckoutsInFlight.open}). */
+  readonly openedAt: number;
+  /** Its deadline has passed and the server was asked to interrupt its operations (and had time to answer). */
+  readonly overDeadline: boolean;
+}
+
+/** A connection checked out, and when. */
+interface Checkout extends ConnectionRef {
+  /** Its place in the order of invocations opened and connections checked out. */
+  readonly order: number;
+  /** `Date.now()` at the check-out. */
+  readonly at: number;
+}
+
+/**
+ * The connections a client has checked out, and the invocations open on it: what the deadline needs to end an
+ * operation that waits on a socket which died without a FIN or an RST, without knowing whose operation it is.
+ * Read from the pool's check-out events, which the driver emits (and builds) for every command whatever the
+ * options: a Map write per command, unlike the command events (`monitorCommands`), which make the driver
+ * deserialize each reply into a document once more.
+ *
+ * A connection checked out after an invocation opened may be its own; one checked out before may not. So once
+ * every invocation opened before a check-out is over its deadline (asked to interrupt, given a few round trips to
+ * answer) or finished, the operation on that connection, whoever's, belongs to an invocation over its deadline: it
+ * is {@link abandoned}. With one invocation at a time that is exactly its own deadline; with many in flight, the
+ * deadline of the last one opened before the command was sent, so at most a function timeout after it.
+ * A check-out no open invocation could have made (a command the handler left running after it returned) is
+ * abandoned once older than the longest function timeout seen.
+ */
+export class CheckoutsInFlight {
+  #order = 0;
+  #longestTimeoutMs = Number.POSITIVE_INFINITY;
+  readonly #checkouts = new Map<string, Checkout>();
+  readonly #open = new Set<OpenInvocation>();
+
+  constructor(client: MongoClient) {
+    client.on('connectionCheckedOut', (event: ConnectionRef) => {
+      this.#checkouts.set(keyOf(event.address, event.connectionId), { address: event.address, connectionId: event.connectionId, order: ++this.#order, at: Date.now() });
+    });
+    const done = (event: ConnectionRef) => this.#checkouts.delete(keyOf(event.address, event.connectionId));
+    client.on('connectionCheckedIn', done);
+    client.on('connectionClosed', done);
+  }
+
+  /**
+   * Registers an invocation as open; returns its place in the order (its `openedAt`).
+   * @param timeoutMs its function timeout, when known (for check-outs no open invocation could have made)
+   */
+  open(invocation: OpenInvocation | undefined, timeoutMs?: number): number {
+    if (invocation) this.#open.add(invocation);
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) this.#longestTimeoutMs = this.#longestTimeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Math.max(this.#longestTimeoutMs, timeoutMs);
+    return ++this.#order;
+  }
+
+  /** The invocation finished. */
+  close(invocation: OpenInvocation): void {
+    this.#open.delete(invocation);
+  }
+
+  /** The connections checked out now whose command belongs, whoever sent it, to an invocation over its deadline. */
+  abandoned(now = Date.now()): ConnectionRef[] {
+    const found: ConnectionRef[] = [];
+    for (const checkout of this.#checkouts.values()) {
+      let owners = 0;
+      let pending = false;
+      for (const invocation of this.#open) {
+        if (invocation.openedAt > checkout.order) continue;
+        owners++;
+        if (!invocation.overDeadline) {
+          pending = true;
+          break;
+        }
+      }
+      if (pending) continue;
+      if (owners > 0 || now - checkout.at >= this.#longestTimeoutMs) found.push({ address: checkout.address, connectionId: checkout.connectionId });
+    }
+    return found;
+  }
 }

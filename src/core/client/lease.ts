@@ -4,7 +4,7 @@
  */
 import type { MongoClient } from 'mongodb';
 import type { ResolvedClientConfig } from '../config/resolve.js';
-import type { CommandsInFlight } from './in-flight.js';
+import type { CheckoutsInFlight, CommandsInFlight } from './in-flight.js';
 import type { LinkWatch } from './link.js';
 
 /** What a check of a cached client after a freeze concluded: keep it, or rebuild it. */
@@ -25,6 +25,8 @@ export interface CacheEntry {
   readonly link: LinkWatch;
   /** The commands in flight and their connections, when the client monitors commands (`monitorCommands`). */
   readonly inFlight: CommandsInFlight | undefined;
+  /** The connections checked out and the invocations open on this client, for the deadline. */
+  readonly checkouts: CheckoutsInFlight;
   /** The freeze/thaw check running on this client, shared by every invocation that leases it meanwhile. */
   check: Promise<ClientVerdict> | undefined;
   /**
@@ -51,6 +53,8 @@ export interface ClientLease {
   readonly link: LinkWatch;
   /** The commands in flight and their connections, when the client monitors commands (`monitorCommands`). */
   readonly inFlight: CommandsInFlight | undefined;
+  /** The connections checked out and the invocations open on this client, for the deadline. */
+  readonly checkouts: CheckoutsInFlight;
   /**
    * The freeze/thaw check another invocation is running on this client as the lease was taken: wait for its
    * verdict before sending anything.
@@ -88,6 +92,10 @@ export class Lease implements ClientLease {
 
   get inFlight(): CommandsInFlight | undefined {
     return this.#entry.inFlight;
+  }
+
+  get checkouts(): CheckoutsInFlight {
+    return this.#entry.checkouts;
   }
 
   shareCheck(check: () => Promise<ClientVerdict>): Promise<ClientVerdict> {

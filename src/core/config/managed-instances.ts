@@ -48,9 +48,10 @@ export function managedInstancesMode(env: NodeJS.ProcessEnv = process.env): Mana
  *   hung operation (Managed Instances reports function timeouts but does not enforce them) must fail the
  *   invocations queued behind it rather than hold them forever (the driver's default waits without limit).
  *
- * `monitorCommands` stays off: with it on, the deadline also closes the connection of an operation `killSessions`
- * could not end (a socket that died unseen), but its command events cost the worker CPU on every command (the
- * bench's pool rows: 1.2× the p50 of a handler making 6 round trips), so it is the caller's choice.
+ * `monitorCommands` stays off: the deadline closes the connections of operations `killSessions` could not end from
+ * the pool's check-out events; with command events it also names the implicit sessions of session-less commands
+ * and closes an invocation's own connections at its deadline whatever the others do, but they cost the worker CPU
+ * on every command (the bench's pool rows: 1.2× the p50 of a handler making 6 round trips), so it is the caller's choice.
  */
 export function managedInstancesDefaults(mode: ManagedInstancesMode | undefined): { maxPoolSize?: number; waitQueueTimeoutMS?: number } {
   if (!mode) return {};

@@ -43,8 +43,9 @@ export interface MongoInvocationOptions extends MongoClientConfig {
    * At the deadline (`deadlineMarginMs` before the Lambda timeout), with the invocation still running, ask the
    * server to interrupt the operations of its session (`killSessions`): an operation given no `signal`, a write
    * included, then fails with MongoDB error 11601 (Interrupted), a transaction is aborted, and the handler can
-   * still answer. Covers what runs with `context.mongo.session`; not an operation without it, nor one whose
-   * socket is dead (the server never saw it): see docs/deadline-and-shutdown.md.
+   * still answer. Covers what runs with `context.mongo.session`. A few round trips later, a connection still
+   * waiting for a command only invocations over their deadline could have sent (a socket that died unseen, a
+   * command given no session) is closed: see docs/deadline-and-shutdown.md.
    * @default true
    */
   interruptAtDeadline?: boolean;

@@ -5,7 +5,7 @@
 import type { ClientSession } from 'mongodb';
 import { ErrorCodes, TransactionError } from '../../shared/errors.js';
 import { emit, emitSafe } from '../../shared/logging/emit.js';
-import { closeConnectionsOf, retireServerSessions, runAsNoOwner, runAsOwner, type CommandInFlight, type CommandsInFlight } from '../client/in-flight.js';
+import { closeConnectionsOf, retireServerSessions, runAsNoOwner, runAsOwner, type CommandInFlight, type ConnectionRef, type OpenInvocation } from '../client/in-flight.js';
 import type { ClientLease } from '../client/lease.js';
 import { MAX_CONCURRENCY_ENV } from '../config/managed-instances.js';
 import type { ResolvedClientConfig } from '../config/resolve.js';
@@ -17,7 +17,7 @@ import { unwatchDeadline, watchDeadline, type Interruptible } from './interrupt.
 type Outcome = 'success' | 'error';
 
 /** One invocation's resources and their cleanup. Create with {@link openInvocation}. */
-export class InvocationScope implements Interruptible {
+export class InvocationScope implements Interruptible, OpenInvocation {
   readonly context: MongoContext | MongoContextWithoutSession;
   /** What the session guard knows of this invocation, when the guard is on. */
   readonly guard: GuardedInvocation | undefined;
@@ -28,6 +28,10 @@ export class InvocationScope implements Interruptible {
   readonly #interruptAtDeadline: boolean;
   /** The session an adapter started itself (mongoose's `connection.transaction()`), interrupted in its place. */
   #adopted: ClientSession | undefined;
+  /** Its place in the order of invocations opened and connections checked out on the client. */
+  readonly openedAt: number;
+  /** Past its deadline, interrupted, and given a few round trips to answer: see {@link CheckoutsInFlight}. */
+  overDeadline = false;
 
   /**
    * @param debug whether this invocation's DEBUG records are wanted (asked of the logger once, at its start)
@@ -47,7 +51,10 @@ export class InvocationScope implements Interruptible {
   ) {
     registry.add(this);
     this.#interruptAtDeadline = interruptAtDeadline;
-    if (interruptAtDeadline && (session || lease.inFlight)) watchDeadline(this);
+    const left = deadline.remainingMs();
+    // Lambda's function timeouts are whole seconds: this invocation's, unless it started more than a second late.
+    this.openedAt = lease.checkouts.open(this, left === Number.POSITIVE_INFINITY ? undefined : Math.ceil((left + deadline.marginMs) / 1_000) * 1_000);
+    if (interruptAtDeadline) watchDeadline(this);
     this.context = new InvocationMongo(lease.client, session, deadline, config.dbName) as unknown as MongoContext;
     if (guardTransaction !== undefined) {
       this.guard = { requestId, config, session, transaction: guardTransaction, escaped: undefined };
@@ -95,7 +102,9 @@ export class InvocationScope implements Interruptible {
    * they are known ({@link run}) (`killSessions`), so an operation given no signal fails (11601 Interrupted) and
    * the handler can still answer; a transaction in progress is aborted by the server. The session is ended as
    * always, when the invocation finishes, which waits for the command: it has half the deadline margin to get
-   * through (the other half is the handler's, to answer before the timeout), and never throws.
+   * through (the other half is the handler's, to answer before the timeout), and never throws. A few round trips
+   * later, connections still waiting on a command that can only be this invocation's, or another's over its
+   * deadline, are closed ({@link #closeAbandoned}).
    */
   interrupt(): void {
     const { config } = this;
@@ -104,7 +113,7 @@ export class InvocationScope implements Interruptible {
     // Past its Lambda timeout a classic invocation runs no more (Lambda stopped it, or froze the environment with
     // this scope left open: sweep.ts ends it), and after a thaw the client is not checked yet: nothing to send.
     // Managed Instances does not stop an invocation at its timeout, and never freezes.
-    if (this.deadline.expired() && process.env[MAX_CONCURRENCY_ENV] === undefined) return;
+    if (this.#stopped()) return;
     // What is in flight as the server is asked to interrupt it: what must have ended a few round trips later.
     const inFlight = this.lease.inFlight;
     const pending = inFlight?.of(this, session?.id?.id.buffer) ?? [];
@@ -115,8 +124,11 @@ export class InvocationScope implements Interruptible {
     // another invocation's) takes it: it is named only once the driver will not reuse it.
     const implicit = pending.flatMap((command) => (command.lsid && hexOf(command.lsid.id) !== own ? [command.lsid] : []));
     for (const lsid of retireServerSessions(this.lease.client, implicit)) lsids.set(hexOf(lsid.id)!, lsid);
-    if (lsids.size === 0) return;
-    const details = { requestId: this.requestId, lsid: own, ...(lsids.size > 1 || !session ? { lsids: [...lsids.keys()] } : {}) };
+    const details = { requestId: this.requestId, lsid: own, ...(lsids.size > 1 || (!session && lsids.size > 0) ? { lsids: [...lsids.keys()] } : {}) };
+    if (lsids.size === 0) {
+      void this.#closeAbandoned(pending, details);
+      return;
+    }
     emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', details);
     const controller = new AbortController();
     // AbortSignal.timeout() is not used: Node 20 may collect its timer while the command is pending.
@@ -136,30 +148,45 @@ export class InvocationScope implements Interruptible {
     this.#interrupting = killing.finally(() => {
       this.#interrupting = undefined;
     });
-    if (inFlight && pending.length > 0) void killing.then(() => this.#closeDeadConnections(inFlight, pending, details));
+    void killing.then(() => this.#closeAbandoned(pending, details));
+  }
+
+  /** Past the Lambda timeout of a classic invocation (see {@link interrupt}). */
+  #stopped(): boolean {
+    return this.deadline.expired() && process.env[MAX_CONCURRENCY_ENV] === undefined;
   }
 
   /**
-   * After `killSessions`: an operation of the session that still has no answer a few round trips later waits on a
-   * socket that died without a FIN or an RST (the server never saw the operation, so there was nothing to
-   * interrupt). Its connection is closed, as `socketTimeoutMS` would: the driver retries a retryable operation
-   * once on a new connection, and fails the others with `MongoNetworkTimeoutError`. Only while the invocation is
-   * open: once its session ends, the session's id may serve another invocation.
+   * After `killSessions` (or at the deadline, with no session to interrupt): an operation still without an answer
+   * a few round trips later waits on a socket that died without a FIN or an RST (the server never saw it, so there
+   * was nothing to interrupt), or is one the server could not be asked to interrupt (a command given no session,
+   * under the middy middleware). Its connection is closed, as `socketTimeoutMS` would: the driver retries a
+   * retryable operation once on a new connection, and fails the others with `MongoNetworkTimeoutError`.
+   *
+   * Closed are the connections of this invocation's commands (known with `monitorCommands`), and every connection
+   * checked out since no invocation but ones over their deadline could have used it ({@link CheckoutsInFlight}),
+   * whoever's it is. Then again every few round trips while the invocation stays open (a retry may meet the same).
    */
-  async #closeDeadConnections(inFlight: CommandsInFlight, pending: readonly CommandInFlight[], details: { requestId: string | undefined; lsid: string | undefined }): Promise<void> {
-    const { config } = this;
-    const graceMs = Math.min(Math.max(100, this.deadline.marginMs / 2), Math.max(100, 4 * this.lease.link.roundTripMs));
-    await new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-    if (this.#state !== 'open') return;
-    const stuck = inFlight.stillInFlight(pending);
-    if (stuck.length === 0) return;
-    const closed = closeConnectionsOf(this.lease.client, stuck, `No answer on this connection by the invocation's deadline, after the server was asked to interrupt its operations (killSessions): the socket is taken for dead`);
-    const commands = stuck.map((command) => command.commandName);
-    if (closed === undefined) {
-      emitSafe(config.logger, 'warn', 'invocation.connectionsNotClosed', "Operations of the invocation still wait on their connections after killSessions, and this driver version's internals do not let the layer close them; set clientOptions.socketTimeoutMS to bound them", { ...details, commands });
-      return;
+  async #closeAbandoned(pending: readonly CommandInFlight[], details: { requestId: string | undefined; lsid: string | undefined }): Promise<void> {
+    const { config, lease } = this;
+    const graceMs = Math.min(Math.max(100, this.deadline.marginMs / 2), Math.max(100, 4 * lease.link.roundTripMs));
+    let own: readonly CommandInFlight[] = pending;
+    while (this.#state === 'open' && !this.#stopped()) {
+      await new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      if (this.#state !== 'open') return;
+      this.overDeadline = true;
+      const stuck = own.length > 0 && lease.inFlight ? lease.inFlight.stillInFlight(own) : [];
+      own = [];
+      const connections: ConnectionRef[] = [...stuck, ...lease.checkouts.abandoned()];
+      if (connections.length === 0) continue;
+      const closed = closeConnectionsOf(lease.client, connections, "No answer on this connection by the deadline of the invocation that sent the command, after the server was asked to interrupt its operations (killSessions): the socket is taken for dead");
+      const commands = stuck.length > 0 ? { commands: stuck.map((command) => command.commandName) } : {};
+      if (closed === undefined) {
+        emitSafe(config.logger, 'warn', 'invocation.connectionsNotClosed', "Operations still wait on their connections past the invocation's deadline, and this driver version's internals do not let the layer close them; set clientOptions.socketTimeoutMS to bound them", { ...details, ...commands });
+        return;
+      }
+      if (closed > 0) emitSafe(config.logger, 'warn', 'invocation.connectionsClosed', "Operations still waited on their connections past the invocation's deadline, after killSessions: closed those connections as dead", { ...details, ...commands, connections: closed });
     }
-    emitSafe(config.logger, 'warn', 'invocation.connectionsClosed', 'Operations of the invocation still waited on their connections after killSessions: closed those connections as dead', { ...details, commands, connections: closed });
   }
 
   /**
@@ -232,6 +259,7 @@ export class InvocationScope implements Interruptible {
 
   #close(): void {
     unwatchDeadline(this);
+    this.lease.checkouts.close(this);
     this.#unwatch?.();
     this.lease.release();
     this.registry.delete(this);
