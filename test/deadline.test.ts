@@ -438,7 +438,8 @@ describe('the layer obeys the deadline', () => {
     it('takes a check-out for abandoned once every invocation opened before it is over its deadline, or, with none open, once older than the longest timeout', () => {
       // Prepare: the pool's check-out events, from an emitter; two invocations, the second opened after the first check-out
       const pool = new EventEmitter();
-      const checkouts = new CheckoutsInFlight(pool as unknown as MongoClient);
+      const clock = 1_000_000;
+      const checkouts = new CheckoutsInFlight(pool as unknown as MongoClient, () => clock);
       const checkOut = (connectionId: number) => pool.emit('connectionCheckedOut', { address: 'db:27017', connectionId });
       const first = { openedAt: 0, overDeadline: false };
       const second = { openedAt: 0, overDeadline: false };
@@ -458,7 +459,7 @@ describe('the layer obeys the deadline', () => {
       const bothOver = ids();
       checkouts.close(first);
       checkouts.close(second);
-      const noneOpen = [checkouts.abandoned(Date.now() + 5_999).length, checkouts.abandoned(Date.now() + 6_000).length];
+      const noneOpen = [checkouts.abandoned(clock + 5_999).length, checkouts.abandoned(clock + 6_000).length];
 
       expect(atStart).toEqual([]);
       expect(firstOver).toEqual([1]);

@@ -181,10 +181,13 @@ export class CheckoutsInFlight {
   #longestTimeoutMs = Number.POSITIVE_INFINITY;
   readonly #checkouts = new Map<string, Checkout>();
   readonly #open = new Set<OpenInvocation>();
+  readonly #now: () => number;
 
-  constructor(client: MongoClient) {
+  /** @param now the clock check-outs are timed with (`Date.now`; a test's own) */
+  constructor(client: MongoClient, now: () => number = Date.now) {
+    this.#now = now;
     client.on('connectionCheckedOut', (event: ConnectionRef) => {
-      this.#checkouts.set(keyOf(event.address, event.connectionId), { address: event.address, connectionId: event.connectionId, order: ++this.#order, at: Date.now() });
+      this.#checkouts.set(keyOf(event.address, event.connectionId), { address: event.address, connectionId: event.connectionId, order: ++this.#order, at: this.#now() });
     });
     const done = (event: ConnectionRef) => this.#checkouts.delete(keyOf(event.address, event.connectionId));
     client.on('connectionCheckedIn', done);
@@ -207,7 +210,7 @@ export class CheckoutsInFlight {
   }
 
   /** The connections checked out now whose command belongs, whoever sent it, to an invocation over its deadline. */
-  abandoned(now = Date.now()): ConnectionRef[] {
+  abandoned(now = this.#now()): ConnectionRef[] {
     const found: ConnectionRef[] = [];
     for (const checkout of this.#checkouts.values()) {
       let owners = 0;
