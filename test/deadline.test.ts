@@ -281,6 +281,58 @@ describe('the layer obeys the deadline', () => {
       expect(logger.withEvent('invocation.interrupted')).toMatchObject([{ level: 'warn', attributes: { mongodb: { requestId: context.awsRequestId, lsid: insert!.lsid } } }]);
     });
 
+    it('interrupts when every connection of the pool is held: killSessions goes on a connection of its own, not to the wait queue', async () => {
+      // Prepare: a pool of 2 (the Managed Instances default at 8 invocations per worker), two invocations whose
+      // inserts the server holds (one connection each); the first reaches its deadline with no connection free.
+      // The server knows a user: the connection of its own authenticates as the client does.
+      const password = 'side-channel-pw-4471';
+      const server = await startWireServer({ topology: 'replicaSet', users: [{ username: 'app', password }] });
+      onTestFinished(() => server.stop());
+      const logger = new CaptureLogger();
+      const options = { uri: server.uri.replace('mongodb://', `mongodb://app:${password}@`), dbName: 'shop', logger, sessionGuard: false, clientOptions: { maxPoolSize: 2 } };
+      const handler = withMongo(async (event: { sku: string }, context) => {
+        await context.mongo.db.collection('hung').insertOne({ sku: event.sku }, { session: context.mongo.session });
+        return 'inserted';
+      }, options);
+      await withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}), options)({}, lambdaContext(10_000));
+      server.dropAll();
+      server.clearRecords();
+      server.failNext({ command: 'insert', hang: true, code: 0, times: 2 });
+      const order: string[] = [];
+      const settle = (name: string) => [
+        (value: unknown) => (order.push(`${name} answered`), value),
+        (error: unknown) => (order.push(`${name} failed`), error),
+      ] as const;
+
+      // Act: the second invocation's deadline comes after the first one's has passed
+      const first = handler({ sku: 'first' }, lambdaContext(1_000)).then(...settle('first'));
+      await expect.poll(() => server.commandsNamed('insert').length, { timeout: 5_000 }).toBe(1);
+      const second = handler({ sku: 'second' }, lambdaContext(3_000)).then(...settle('second'));
+      await expect.poll(() => server.commandsNamed('insert').length, { timeout: 5_000 }).toBe(2);
+      const errors = [await first, await second];
+      const inserts = server.commandsNamed('insert');
+      const kills = server.commandsNamed('killSessions');
+      const sideConnection = () => server.connections.find((connection) => connection.id === kills[0]?.connectionId);
+      // the connection of its own is closed once killSessions answered, with the client still open
+      await vi.waitFor(() => expect(sideConnection()?.closedAt).toBeDefined());
+      await closeMongoClient();
+
+      // Assess: each insert interrupted by the killSessions naming its session, the first before the second's deadline,
+      // on a connection that carried neither insert; nothing written, nothing retried
+      expect(errors).toMatchObject([{ code: 11601 }, { code: 11601 }]);
+      expect(order).toEqual(['first failed', 'second failed']);
+      expect(server.lsidsSentInEach('killSessions')).toEqual([[inserts[0]!.lsid], [inserts[1]!.lsid]]);
+      expect(inserts.map((insert) => insert.connectionId)).not.toContain(kills[0]!.connectionId);
+      expect(inserts).toHaveLength(2);
+      expect(server.documents('shop', 'hung')).toEqual([]);
+      expect(logger.withEvent('cleanup.failed')).toEqual([]);
+      expect(logger.withEvent('invocation.connectionsClosed')).toEqual([]);
+      expect(server.authentications.filter((auth) => auth.connectionId === kills[0]!.connectionId)).toMatchObject([{ user: 'app', ok: true }]);
+      expect(JSON.stringify(logger.records)).not.toContain(password);
+      // the first found the pool full and said so; the second had the first one's connection back
+      expect(logger.withEvent('invocation.interrupted').map((record) => (record.attributes.mongodb as { poolFull?: boolean }).poolFull)).toEqual([true, undefined]);
+    });
+
     it('sends nothing for an invocation that ends before its deadline, nor with interruptAtDeadline: false', async () => {
       // Prepare: both handlers outlive their deadline (100 ms away) doing other work, with the session open
       const work = async (_event: unknown, context: { mongo: { db: import('mongodb').Db; session: import('mongodb').ClientSession } }) => {
@@ -624,7 +676,7 @@ describe('the layer obeys the deadline', () => {
       // writes into a socket that died unseen and reaches its deadline first. Its insert could be the first
       // invocation's as far as the pool's check-outs tell, so it is closed only once the first one has finished.
       const logger = new CaptureLogger();
-      const options = { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, sessionGuard: false, clientOptions: { retryWrites: false, maxPoolSize: 5 } };
+      const options = { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, sessionGuard: false, clientOptions: { retryWrites: false } };
       const order: string[] = [];
       let held: number | undefined;
       const slow = withMongo(async (_event: unknown, context) => {

@@ -11,6 +11,7 @@ import { closeMongoClient, withMongo } from '../src/index.js';
 import type { ClientLease } from '../src/core/client/lease.js';
 import { CheckoutsInFlight } from '../src/core/client/in-flight.js';
 import type { LinkWatch } from '../src/core/client/link.js';
+import { SideChannel } from '../src/core/client/side-channel.js';
 import { resolveClientConfig, type ResolvedClientConfig } from '../src/core/config/resolve.js';
 import { startDeadline, type InvocationDeadline } from '../src/core/invocation/deadline.js';
 import { checkAfterThaw, probeConnection, thawCheckDue, THAW_DEFAULTS } from '../src/core/invocation/thaw.js';
@@ -69,6 +70,8 @@ function fakeLease(client: MongoClient, idleMs: number, cold = false): ClientLea
     link: LINK,
     inFlight: undefined,
     checkouts: new CheckoutsInFlight(client),
+    // the thaw check never interrupts: a side channel that would throw if it were asked to build a client
+    side: new SideChannel({} as ResolvedClientConfig),
     pendingCheck: undefined,
     shareCheck: (check) => check(),
     released: false,

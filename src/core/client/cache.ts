@@ -14,6 +14,7 @@ import { isAuthenticationFailure } from '../config/driver-errors.js';
 import { Lease, type CacheEntry, type ClientLease } from './lease.js';
 import { CheckoutsInFlight, CommandsInFlight } from './in-flight.js';
 import { LinkWatch } from './link.js';
+import { SideChannel } from './side-channel.js';
 import { worstCaseConnections } from '../config/managed-instances.js';
 
 /** The cached clients, least recently used first (an entry is moved to the end when leased, under a bound). */
@@ -215,6 +216,7 @@ function startEntry(config: ResolvedClientConfig): CacheEntry {
     link: new LinkWatch(client),
     inFlight: client.options.monitorCommands ? new CommandsInFlight(client) : undefined,
     checkouts: new CheckoutsInFlight(client),
+    side: new SideChannel(config),
     check: undefined,
     ready: client.connect().then(
       () => {
@@ -283,7 +285,7 @@ async function closeEntry(entry: CacheEntry): Promise<void> {
   const { config, client } = entry;
   try {
     await entry.ready.catch(() => undefined);
-    await client.close();
+    await Promise.all([client.close(), entry.side.close()]);
     emit(config.logger, 'info', 'client.closed', 'Closed the MongoDB client', { uri: config.redactedUri }, config.secrets);
   } catch (error) {
     emit(config.logger, 'warn', 'cleanup.failed', 'Closing the MongoDB client failed', { uri: config.redactedUri, error }, config.secrets);

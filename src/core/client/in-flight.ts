@@ -209,6 +209,18 @@ export class CheckoutsInFlight {
     this.#open.delete(invocation);
   }
 
+  /** The most connections checked out now from one server's pool (a pool at `maxPoolSize` has none to give). */
+  mostFromOneServer(): number {
+    const counts = new Map<string, number>();
+    let most = 0;
+    for (const { address } of this.#checkouts.values()) {
+      const count = (counts.get(address) ?? 0) + 1;
+      counts.set(address, count);
+      most = Math.max(most, count);
+    }
+    return most;
+  }
+
   /** The connections checked out now whose command belongs, whoever sent it, to an invocation over its deadline. */
   abandoned(now = this.#now()): ConnectionRef[] {
     const found: ConnectionRef[] = [];

@@ -6,6 +6,7 @@ import type { MongoClient } from 'mongodb';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import type { CheckoutsInFlight, CommandsInFlight } from './in-flight.js';
 import type { LinkWatch } from './link.js';
+import type { SideChannel } from './side-channel.js';
 
 /** What a check of a cached client after a freeze concluded: keep it, or rebuild it. */
 export type ClientVerdict = 'healthy' | 'rebuild';
@@ -27,6 +28,8 @@ export interface CacheEntry {
   readonly inFlight: CommandsInFlight | undefined;
   /** The connections checked out and the invocations open on this client, for the deadline. */
   readonly checkouts: CheckoutsInFlight;
+  /** A way to the server outside the pool, for the deadline's killSessions when the pool is full. */
+  readonly side: SideChannel;
   /** The freeze/thaw check running on this client, shared by every invocation that leases it meanwhile. */
   check: Promise<ClientVerdict> | undefined;
   /**
@@ -55,6 +58,8 @@ export interface ClientLease {
   readonly inFlight: CommandsInFlight | undefined;
   /** The connections checked out and the invocations open on this client, for the deadline. */
   readonly checkouts: CheckoutsInFlight;
+  /** A way to the server outside the pool, for the deadline's killSessions when the pool is full. */
+  readonly side: SideChannel;
   /**
    * The freeze/thaw check another invocation is running on this client as the lease was taken: wait for its
    * verdict before sending anything.
@@ -96,6 +101,10 @@ export class Lease implements ClientLease {
 
   get checkouts(): CheckoutsInFlight {
     return this.#entry.checkouts;
+  }
+
+  get side(): SideChannel {
+    return this.#entry.side;
   }
 
   shareCheck(check: () => Promise<ClientVerdict>): Promise<ClientVerdict> {

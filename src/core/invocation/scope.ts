@@ -129,12 +129,18 @@ export class InvocationScope implements Interruptible, OpenInvocation {
       void this.#closeAbandoned(pending, details);
       return;
     }
-    emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', details);
+    // Every connection of the pool checked out (their operations maybe the ones to interrupt): a command sent
+    // through the client would wait in the pool's wait queue, so it goes on a connection of its own.
+    const { maxPoolSize } = this.lease.client.options;
+    const poolFull = maxPoolSize > 0 && this.lease.checkouts.mostFromOneServer() >= maxPoolSize;
+    emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', poolFull ? { ...details, poolFull } : details);
+    const budgetMs = Math.max(100, this.deadline.marginMs / 2);
     const controller = new AbortController();
     // AbortSignal.timeout() is not used: Node 20 may collect its timer while the command is pending.
-    const timer = setTimeout(() => controller.abort(new DOMException('killSessions took longer than half the deadline margin', 'TimeoutError')), Math.max(100, this.deadline.marginMs / 2));
+    const timer = setTimeout(() => controller.abort(new DOMException('killSessions took longer than half the deadline margin', 'TimeoutError')), budgetMs);
     timer.unref();
-    const killing = runAsNoOwner(() => this.lease.client.db('admin').command({ killSessions: [...lsids.values()] }, { signal: controller.signal }))
+    const killSessions = { killSessions: [...lsids.values()] };
+    const killing = runAsNoOwner(() => (poolFull ? this.lease.side.adminCommand(killSessions, controller.signal, budgetMs) : this.lease.client.db('admin').command(killSessions, { signal: controller.signal })))
       .then(
         () => undefined,
         (error: unknown) => {
