@@ -5,9 +5,9 @@
  * queue until one of them answers, which the operations that `killSessions` is to interrupt never do.
  *
  * It is a second MongoClient on the same resolved configuration (the same URI, credentials and TLS), with a pool of
- * one connection, timeouts no longer than the caller's budget and no automatic encryption (nothing it sends is encrypted), built when a command needs it and closed when
- * no command uses it any more: it costs nothing until the pool is full at a deadline, and while it is open, a
- * monitor and one connection per server it selects.
+ * one connection, timeouts no longer than the caller's budget and no automatic encryption (nothing it sends is
+ * encrypted), built when a command needs it and closed when no command uses it any more: it costs nothing until
+ * the pool is full at a deadline, and while it is open, a monitor and one connection per server it selects.
  */
 import type { Document, MongoClient } from 'mongodb';
 import type { ResolvedClientConfig } from '../config/resolve.js';
@@ -19,29 +19,12 @@ export class SideChannel {
 
   constructor(private readonly config: ResolvedClientConfig) {}
 
-  /** Whether a side client is open now (a command is using it). */
-  get open(): boolean {
-    return this.#client !== undefined;
-  }
-
   /**
    * Runs `command` on the `admin` database through the side client, built first when none is open.
    * @param budgetMs bounds its server selection and connect (the `signal` bounds the whole command)
    */
   async adminCommand(command: Document, signal: AbortSignal, budgetMs: number): Promise<Document> {
-    const timeoutMs = Math.max(100, Math.round(budgetMs));
-    const { autoEncryption: _encryption, ...clientOptions } = this.config.clientOptions;
-    const client = (this.#client ??= createClient({
-      ...this.config,
-      clientOptions: {
-        ...clientOptions,
-        maxPoolSize: 1,
-        minPoolSize: 0,
-        monitorCommands: false,
-        serverSelectionTimeoutMS: Math.min(timeoutMs, this.config.clientOptions.serverSelectionTimeoutMS ?? timeoutMs),
-        connectTimeoutMS: Math.min(timeoutMs, this.config.clientOptions.connectTimeoutMS ?? timeoutMs),
-      },
-    }));
+    const client = (this.#client ??= this.#build(budgetMs));
     this.#users++;
     try {
       return await client.db('admin').command(command, { signal });
@@ -51,6 +34,22 @@ export class SideChannel {
         client.close().catch(() => undefined);
       }
     }
+  }
+
+  #build(budgetMs: number): MongoClient {
+    const timeoutMs = Math.max(100, Math.round(budgetMs));
+    const { autoEncryption: _encryption, ...clientOptions } = this.config.clientOptions;
+    return createClient({
+      ...this.config,
+      clientOptions: {
+        ...clientOptions,
+        maxPoolSize: 1,
+        minPoolSize: 0,
+        monitorCommands: false,
+        serverSelectionTimeoutMS: Math.min(timeoutMs, clientOptions.serverSelectionTimeoutMS ?? timeoutMs),
+        connectTimeoutMS: Math.min(timeoutMs, clientOptions.connectTimeoutMS ?? timeoutMs),
+      },
+    });
   }
 
   /** Closes the side client now, if one is open (the client it stands beside is closing): its command fails. */

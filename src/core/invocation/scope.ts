@@ -134,7 +134,7 @@ export class InvocationScope implements Interruptible, OpenInvocation {
     const { maxPoolSize } = this.lease.client.options;
     const poolFull = maxPoolSize > 0 && this.lease.checkouts.mostFromOneServer() >= maxPoolSize;
     emitSafe(config.logger, 'warn', 'invocation.interrupted', 'The invocation reached its deadline with its session open: interrupting its operations on the server (killSessions)', poolFull ? { ...details, poolFull } : details);
-    const budgetMs = Math.max(100, this.deadline.marginMs / 2);
+    const budgetMs = this.#halfMarginMs();
     const controller = new AbortController();
     // AbortSignal.timeout() is not used: Node 20 may collect its timer while the command is pending.
     const timer = setTimeout(() => controller.abort(new DOMException('killSessions took longer than half the deadline margin', 'TimeoutError')), budgetMs);
@@ -157,6 +157,11 @@ export class InvocationScope implements Interruptible, OpenInvocation {
     void killing.then(() => this.#closeAbandoned(pending, details));
   }
 
+  /** What the deadline's work may take at most: half the margin (the other half is the handler's), at least 100 ms. */
+  #halfMarginMs(): number {
+    return Math.max(100, this.deadline.marginMs / 2);
+  }
+
   /** Past the Lambda timeout of a classic invocation (see {@link interrupt}). */
   #stopped(): boolean {
     return this.deadline.expired() && process.env[MAX_CONCURRENCY_ENV] === undefined;
@@ -175,7 +180,7 @@ export class InvocationScope implements Interruptible, OpenInvocation {
    */
   async #closeAbandoned(pending: readonly CommandInFlight[], details: { requestId: string | undefined; lsid: string | undefined }): Promise<void> {
     const { config, lease } = this;
-    const graceMs = Math.min(Math.max(100, this.deadline.marginMs / 2), Math.max(100, 4 * lease.link.roundTripMs));
+    const graceMs = Math.min(this.#halfMarginMs(), Math.max(100, 4 * lease.link.roundTripMs));
     let own: readonly CommandInFlight[] = pending;
     while (this.#state === 'open' && !this.#stopped()) {
       await new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
