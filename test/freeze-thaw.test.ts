@@ -160,11 +160,15 @@ describe('freeze/thaw fault matrix (library middleware, defaults)', () => {
       expect(ended.has(record.requestId), `session of ${record.requestId} ended`).toBe(true);
       expect(record.thawLsid).toMatch(/^[0-9a-f]{32}$/);
     }
-    // Ended sessions go back to the driver's pool: the next invocation reuses the lsid. Not in every run: the driver
-    // drops a server session a network error touched (marked dirty), which happened in 2 of about 9 CI runs of the
-    // whole matrix (one run of one silent-socket row each; 0 of 60 runs of those rows alone), cause not found.
-    const reused = run.runs.filter((record) => record.nextLsid === record.thawLsid).length;
-    expect(reused, 'runs whose next invocation reused the thaw session').toBeGreaterThanOrEqual(run.runs.length - 1);
+    // Ended sessions go back to the driver's pool: the next invocation reuses the lsid, unless it rebuilt the client
+    // (a new client has a new session pool). That happens when the test worker, which hosts every row's server, proxy
+    // and emulator, lags past probeAfterMs as a wave starts, so the next invocation probes and its ping's answer comes
+    // after the deadline: a false rebuild, which costs a reconnect, never a failure. Bounded, not excluded.
+    for (const record of run.runs.filter((record) => !record.nextRebuilt)) {
+      expect(record.nextLsid, `next invocation after ${record.requestId} reused the thaw session`).toBe(record.thawLsid);
+    }
+    const rebuilt = run.runs.filter((record) => record.nextRebuilt).length;
+    expect(rebuilt, 'runs whose next invocation rebuilt the client').toBeLessThanOrEqual(2);
   }, 300_000);
 
   it.each(controls.map((row) => [title(row), row.op, row] as const))('%s — %s: the first command after the thaw fails (the control)', async (_title, _op, row) => {

@@ -127,6 +127,12 @@ export interface RunRecord {
   /** lsid of the operation after the thaw, and of the warm operation that followed it (same when the session was ended). */
   thawLsid?: string;
   nextLsid?: string;
+  /**
+   * The warm invocation after the thaw rebuilt the client (`client.rebuilt`): a new client has a new session pool, so
+   * `nextLsid` differs. Seen when the test worker's event loop lagged past `probeAfterMs` and the probe's answer came
+   * after its deadline.
+   */
+  nextRebuilt?: boolean;
 }
 
 export interface ScenarioRun {
@@ -224,9 +230,14 @@ export async function runScenario(setup: SetupName, scenario: Scenario, op: Free
       const thawLsid = thawed.ok ? lastLsid() : undefined;
       if (thawLsid) record.thawLsid = thawLsid;
       if (!containerLost) {
+        // The thaw's own lines (a rebuild among them) may reach stdout after its response: wait for its last one.
+        if (thawed.ok) await logsMention(fn, 'session.ended', [thawed.requestId], 5_000);
+        const mark = fn.logs.length;
         const next = await invoke(fn, op, `next-${run}`);
         const nextLsid = next.ok ? lastLsid() : undefined;
         if (nextLsid) record.nextLsid = nextLsid;
+        if (next.ok) await logsMention(fn, 'session.ended', [next.requestId], 5_000);
+        record.nextRebuilt = fn.logs.slice(mark).some((line) => line.includes('"client.rebuilt"'));
       }
       result.runs.push(record);
     }
