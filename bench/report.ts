@@ -47,7 +47,20 @@ export interface BenchResults {
   scale?: ScaleFigures;
   lmi?: LmiFigures;
   durationMs?: number;
+  /** Sections measured again after the run of `date` (`npm run bench -- --sections …`): each with its date. */
+  remeasured?: Partial<Record<string, string>>;
 }
+
+/** The heading each `--sections` name renders under. */
+const SECTION_TITLES: Record<string, string> = {
+  warm: 'Warm overhead',
+  cold: 'Cold start',
+  first: 'First invocation',
+  freeze: 'Freeze/thaw',
+  footprint: 'Connection footprint',
+  scale: 'Scale',
+  lmi: 'Lambda Managed Instances',
+};
 
 const LABEL: Record<SetupName, string> = { naive: 'naive', guide: 'guide', mongoose: 'mongoose', library: '**library**' };
 
@@ -59,6 +72,10 @@ export function renderResults(results: BenchResults): string {
   parts.push(
     `Measured by \`npm run bench\` on ${results.date.slice(0, 10)}${duration}: Lambda containers on Node.js ${results.machine.lambdaNode} under the AWS Lambda runtime interface client, the wire test server and the benchmark on ${results.machine.benchNode}, all on one machine (${results.machine.cpus} × ${results.machine.cpu}), loopback only. The setups, each doing the same work per invocation (a \`findOne\` by id and an \`insertOne\`): **naive**, a new \`MongoClient\` per invocation, closed at its end; **guide**, MongoDB's Lambda guide (a module-scope \`new MongoClient(uri)\`, default options); **mongoose** as its Lambda guide shows it (a connection created by the first invocation, \`serverSelectionTimeoutMS: 5000\`); **library**, this library's \`mongo()\` middy middleware with its defaults. Setups are measured side by side in the same run; read the medians and ratios, the absolute times are this machine's.`,
   );
+  const remeasured = Object.entries(results.remeasured ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
+  if (remeasured.length > 0) {
+    parts.push(`Measured again since, on their own (\`npm run bench -- --sections …\`, the same machine): ${remeasured.map(([section, date]) => `${SECTION_TITLES[section] ?? section} on ${date.slice(0, 10)}`).join(', ')}.`);
+  }
   if (results.warmOverheadRatio !== null || results.coldImportRatio !== null) {
     parts.push(
       `**Targets.** Warm overhead, library ÷ guide at the median: **${results.warmOverheadRatio === null ? 'n/a' : ratio(results.warmOverheadRatio)}** of the handler's time, ${results.warmInvocationOverheadRatio === null ? 'n/a' : ratio(results.warmInvocationOverheadRatio)} of the invocation's (target ≤ 1.03×)${results.warmOverheadRatioWithoutMiddy == null ? '' : `; without middy (\`withMongo()\`), ${ratio(results.warmOverheadRatioWithoutMiddy)} of the handler's time`}. Cold import, example handler bundle ÷ plain bare-driver bundle (worst handler): **${results.coldImportRatio === null ? 'n/a' : ratio(results.coldImportRatio)}** (target ≤ 0.80×).`,
@@ -242,11 +259,11 @@ function renderLmiPool(lmi: LmiFigures, poolRows: NonNullable<LmiFigures['poolRo
     const pool = row.setup === 'guide' ? '100 (driver default)' : `${row.maxPoolSize ?? row.pool}${row.pool === 'default' ? ' (default)' : ' (set)'}`;
     const setup = row.setup === 'guide' ? 'guide' : `**library**${row.monitorCommands ? ', `monitorCommands: true`' : ''}`;
     const workers = workersOf(row) === 'default' ? `${row.workers ?? ''} (default)`.trim() : String(row.workersSetting);
-    return [row.shape, `${row.rttMs} ms`, workers, setup, pool, String(row.failures), ms(row.p50Ms), ms(row.p99Ms), `${vs(row.p50Ms, guide?.p50Ms)} / ${vs(row.p99Ms, guide?.p99Ms)}`, String(row.socketsOpened), vs(row.socketsOpened, guide?.socketsOpened)];
+    return [row.shape, row.rttMs === 0 ? 'loopback' : `${row.rttMs} ms`, workers, setup, pool, String(row.failures), ms(row.p50Ms), ms(row.p99Ms), `${vs(row.p50Ms, guide?.p50Ms)} / ${vs(row.p99Ms, guide?.p99Ms)}`, String(row.socketsOpened), vs(row.socketsOpened, guide?.socketsOpened)];
   });
   return [
     '### Pool size under Managed Instances',
-    `The handler's shape, the server's distance (a proxy delaying each direction by half the round trip) and the worker count varied. At the default worker count (8 invocations per worker, a default pool of 2): MongoDB's guide (the driver's pool of 100), the library with its default pool, with a pool of 5 (the Lambda default), and with that pool and the driver's command events on (\`monitorCommands: true\`, which lets the deadline close the connection of an operation on a dead socket). At 2 workers (32 invocations per worker, a default pool of 5): the guide, the library's default, and pools of 8 and 16. Side by side; ${lmi.rounds} rounds, the rows taking turns, ${lmi.warmup} + ${lmi.events} events each.`,
+    `The handler's shape, the server's distance (loopback, or a proxy delaying each direction by half the round trip) and the worker count varied. At the default worker count (8 invocations per worker, a default pool of 2): MongoDB's guide (the driver's pool of 100), the library with its default pool, with a pool of 5 (the Lambda default), and with that pool and the driver's command events on (\`monitorCommands: true\`, which lets the deadline close the connection of an operation on a dead socket). At 2 workers (32 invocations per worker, a default pool of 5): the guide, the library's default, and pools of 3, 8 and 16. Side by side; ${lmi.rounds} rounds, the rows taking turns, ${lmi.warmup} + ${lmi.events} events each.`,
     table(['handler', 'round trip', 'workers', 'setup', 'maxPoolSize', 'failed', 'p50', 'p99', 'p50 / p99 vs guide', 'sockets', 'sockets vs guide'], rows, ['l', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
   ];
 }

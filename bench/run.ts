@@ -5,14 +5,15 @@
 //
 //   npm run bench [-- --sections warm,cold,first,freeze,footprint,scale,lmi] [--warm-invocations 1500] [--warm-replicas 4]
 //     [--import-runs 21] [--first-runs 7] [--latency 5] [--freeze-runs 10] [--freeze-timeout 15000]
-//     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--lmi-events 256] [--lmi-rounds 4] [--lmi-workers 2,4] [--no-lmi-pool]
+//     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--lmi-events 256] [--lmi-rounds 8] [--lmi-workers 2,4] [--no-lmi-pool]
 //     [--quick] [--render]
 //
-// Writes bench/RESULTS.md and bench/results.json, and docs/performance.md between its bench markers (a full run only). Sections run
+// Writes bench/RESULTS.md, bench/results.json and docs/performance.md between its bench markers; with --sections, the
+// sections measured replace theirs in the saved results and the rest stay (--quick: .tmp/bench/ only). Sections run
 // one after another (never two at once: they would share the two cores). Medians and ratios are what to read: on a
 // noisy machine absolute times are context.
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -44,10 +45,11 @@ const { values } = parseArgs({
     scale: { type: 'string', default: '25,50' },
     burst: { type: 'string', default: '10' },
     'lmi-events': { type: 'string', default: '256' },
-    'lmi-rounds': { type: 'string', default: '4' },
+    'lmi-rounds': { type: 'string', default: '8' },
     'lmi-workers': { type: 'string', default: '2,4' },
-    // The pool-size rows (handler shapes and server distances at the default workers); --no-lmi-pool skips them.
-    'lmi-pool': { type: 'boolean', default: true },
+    // The pool-size rows (handler shapes, server distances, pool sizes); --no-lmi-pool skips them. Spelled out as its
+    // own option: parseArgs' allowNegative needs Node 22.4, and the bench also runs on Node 20.
+    'no-lmi-pool': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     // Re-render bench/RESULTS.md and docs/performance.md's section from bench/results.json, measuring nothing.
     render: { type: 'boolean', default: false },
@@ -61,6 +63,17 @@ if (values.render) {
   await updatePerformancePage(rendered);
   process.exit(0);
 }
+
+/** What each section writes into the results, and the settings it reads. */
+const SECTION_KEYS: Record<Section, { results: Array<keyof BenchResults>; settings: Array<keyof Settings> }> = {
+  warm: { results: ['warm', 'warmOverheadRatio', 'warmInvocationOverheadRatio', 'warmOverheadRatioWithoutMiddy'], settings: ['warmInvocations', 'warmReplicas'] },
+  cold: { results: ['coldImports', 'coldImportRatio'], settings: ['importRuns'] },
+  first: { results: ['firstInvocation', 'firstInvocationSecure'], settings: ['firstRuns', 'oneWayLatencyMs'] },
+  freeze: { results: ['freeze'], settings: ['freezeRuns', 'freezeTimeoutMs'] },
+  footprint: { results: ['footprint'], settings: ['footprintInvocations'] },
+  scale: { results: ['scale'], settings: ['scale', 'burst'] },
+  lmi: { results: ['lmi'], settings: ['lmiEvents', 'lmiRounds', 'lmiWorkers', 'lmiPool'] },
+};
 
 /** `--quick`: every section, with small counts, to check the machinery (numbers not worth reading). */
 const quick = values.quick;
@@ -78,9 +91,10 @@ const settings = {
   lmiEvents: quick ? 64 : Number(values['lmi-events']),
   lmiRounds: quick ? 1 : Math.max(1, Number(values['lmi-rounds'])),
   lmiWorkers: values['lmi-workers'].split(',').filter(Boolean).map(Number),
-  lmiPool: !quick && values['lmi-pool'],
+  lmiPool: !quick && !values['no-lmi-pool'],
 };
 const sections = new Set(values.sections.split(',').map((name) => name.trim()) as Section[]);
+type Settings = typeof settings;
 for (const section of sections) if (!SECTIONS.includes(section)) throw new Error(`Unknown section "${section}": one of ${SECTIONS.join(', ')}`);
 
 const startedAt = Date.now();
@@ -156,11 +170,8 @@ try {
 }
 
 results.durationMs = Date.now() - startedAt;
-const markdown = renderResults(results);
-await writeFile(join(PROJECT_ROOT, 'bench', 'RESULTS.md'), `# Benchmark results\n\n${markdown}\n`);
-await writeFile(join(PROJECT_ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-if (sections.size === SECTIONS.length && !quick) await updatePerformancePage(markdown);
-log(`done in ${Math.round(results.durationMs / 1000)} s: bench/RESULTS.md, bench/results.json${sections.size === SECTIONS.length && !quick ? ', docs/performance.md' : ''}`);
+const written = await writeResults(results);
+log(`done in ${Math.round(results.durationMs / 1000)} s: ${written.join(', ')}`);
 log(`warmOverheadRatio ${results.warmOverheadRatio?.toFixed(3) ?? 'n/a'}, coldImportRatio ${results.coldImportRatio?.toFixed(3) ?? 'n/a'}`);
 
 /**
@@ -187,6 +198,42 @@ async function runFreeze(): Promise<FreezeFigures> {
   ];
   await promisify(execFile)(process.execPath, args, { cwd: PROJECT_ROOT, maxBuffer: 64 * 1024 * 1024 });
   return JSON.parse(await readFile(json, 'utf8')) as FreezeFigures;
+}
+
+
+/**
+ * Writes the results. A full run replaces bench/results.json, bench/RESULTS.md and docs/performance.md's section. A run
+ * of some sections (`--sections`) puts them into the saved results in place of their earlier figures, keeps the
+ * other sections' and notes the date of each section measured again (`remeasured`), then renders all three from
+ * that. `--quick` (numbers not worth reading) writes into .tmp/bench/ only. Returns the files written.
+ */
+async function writeResults(measured: BenchResults): Promise<string[]> {
+  const markdownOf = (whole: BenchResults) => `# Benchmark results\n\n${renderResults(whole)}\n`;
+  if (quick) {
+    await mkdir(WORK_DIR, { recursive: true });
+    await writeFile(join(WORK_DIR, 'RESULTS.md'), markdownOf(measured));
+    await writeFile(join(WORK_DIR, 'results.json'), `${JSON.stringify(measured, null, 2)}\n`);
+    return ['.tmp/bench/RESULTS.md', '.tmp/bench/results.json (--quick: the published figures are left as they were)'];
+  }
+  const file = join(PROJECT_ROOT, 'bench', 'results.json');
+  let whole = measured;
+  if (sections.size < SECTIONS.length) {
+    const saved = JSON.parse(await readFile(file, 'utf8').catch(() => 'null')) as BenchResults | null;
+    if (saved) {
+      whole = { ...saved, settings: { ...saved.settings }, remeasured: { ...saved.remeasured } };
+      for (const section of sections) {
+        const keys = SECTION_KEYS[section];
+        for (const key of keys.results) (whole as unknown as Record<string, unknown>)[key] = measured[key] ?? null;
+        for (const key of keys.settings) whole.settings[key] = settings[key];
+        whole.remeasured![section] = measured.date;
+      }
+    }
+  }
+  const markdown = renderResults(whole);
+  await writeFile(join(PROJECT_ROOT, 'bench', 'RESULTS.md'), markdownOf(whole));
+  await writeFile(file, `${JSON.stringify(whole, null, 2)}\n`);
+  await updatePerformancePage(markdown);
+  return ['bench/RESULTS.md', 'bench/results.json', 'docs/performance.md'];
 }
 
 /** Writes the rendered results into docs/performance.md between its bench markers (the page's headings are `##`, as rendered). */

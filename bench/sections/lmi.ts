@@ -17,10 +17,10 @@ export type LmiSetup = keyof typeof LMI_SETUPS;
 
 /**
  * The rows on the pool size: the handler's shape (how many round trips it makes, how long it awaits other work),
- * the server's distance (a proxy delaying each direction) and the worker count. At the default worker count (8
- * invocations per worker, a default pool of 2) the guide beside the library with its default pool and with a pool
- * of 5 (the Lambda default), with and without command events; at 2 workers (32 per worker, a default pool of 5)
- * beside pools of 8 and 16, for a handler that is mostly round trips.
+ * the server's distance (a proxy delaying each direction; 0: no proxy, loopback) and the worker count. At the
+ * default worker count (8 invocations per worker, a default pool of 2) the guide beside the library with its default
+ * pool and with a pool of 5 (the Lambda default), with and without command events; at 2 workers (32 per worker, a
+ * default pool of 5) beside pools of 3 (the largest that opens at most half the guide's sockets on loopback), 8 and 16.
  */
 const DEFAULT_WORKER_SETUPS = [
   { setup: 'guide', pool: 'guide', monitorCommands: false },
@@ -32,6 +32,7 @@ const DEFAULT_WORKER_SETUPS = [
 const FEW_WORKER_SETUPS = [
   { setup: 'guide', pool: 'guide', monitorCommands: false },
   { setup: 'library', pool: 'default', monitorCommands: false },
+  { setup: 'library', pool: 3, monitorCommands: false },
   { setup: 'library', pool: 8, monitorCommands: false },
   { setup: 'library', pool: 16, monitorCommands: false },
 ] as const;
@@ -39,6 +40,7 @@ export const POOL_SHAPES = [
   { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2, workers: 'default', setups: DEFAULT_WORKER_SETUPS },
   { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 2, workers: 'default', setups: DEFAULT_WORKER_SETUPS },
   { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 10, workers: 'default', setups: DEFAULT_WORKER_SETUPS },
+  { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 0, workers: 2, setups: FEW_WORKER_SETUPS },
   { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2, workers: 2, setups: FEW_WORKER_SETUPS },
   { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 2, workers: 2, setups: FEW_WORKER_SETUPS },
 ] as const;
