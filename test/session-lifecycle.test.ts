@@ -261,21 +261,31 @@ describe('middy middleware: one session per invocation, always ended', () => {
     expect(logger.withEvent('session.ended')).toHaveLength(2);
   });
 
-  it('ends the sessions of the expired ones among several such invocations, oldest first, and the others once their time is up', async () => {
-    // Prepare: three invocations answered early; the first two run out of time, the third has time left
-    let answerEarly = true;
+  /**
+   * Invocations answered early by a middleware after mongo() (so their after/onError never run), each with the
+   * remaining time at its index of `remaining`, which the test changes; `handler` answers early while `answerEarly`.
+   */
+  async function answeredEarly(remaining: number[]) {
+    const state = { answerEarly: true };
     const handler = middy(async () => 'handler')
       .use(mongo({ uri: server.uri, dbName: 'shop', logger, deadlineMarginMs: 0 }))
-      .use({ before: () => (answerEarly ? 'cached response' : undefined) });
-    const remaining = [100, 100, 100];
+      .use({ before: () => (state.answerEarly ? 'cached response' : undefined) });
     const contexts = remaining.map((_, index) => ({ ...lambdaContext(), getRemainingTimeInMillis: () => remaining[index]! }));
     for (const context of contexts) expect(await handler({}, context)).toBe('cached response');
-    const swept = () => logger.withEvent('cleanup.failed').map((record) => (record.attributes.mongodb as { requestId?: string }).requestId);
+    state.answerEarly = false;
+    return { handler, requestIds: contexts.map((context) => context.awsRequestId) };
+  }
+  /** The request ids of the invocations the sweep ended, in order. */
+  const swept = () => logger.withEvent('cleanup.failed').map((record) => (record.attributes.mongodb as { requestId?: string }).requestId);
+
+  it('ends the sessions of the expired ones among several such invocations, oldest first, and the others once their time is up', async () => {
+    // Prepare: three invocations answered early; the first two run out of time, the third has time left
+    const remaining = [100, 100, 100];
+    const { handler, requestIds } = await answeredEarly(remaining);
 
     // Act: the next invocation after the first two deadlines, then one after the third's
     remaining[0] = 0;
     remaining[1] = 0;
-    answerEarly = false;
     const next = await handler({}, lambdaContext());
     const sweptFirst = swept();
     remaining[2] = 0;
@@ -283,25 +293,18 @@ describe('middy middleware: one session per invocation, always ended', () => {
 
     // Assess
     expect([next, last]).toEqual(['handler', 'handler']);
-    expect(sweptFirst).toEqual([contexts[0]!.awsRequestId, contexts[1]!.awsRequestId]);
-    expect(swept()).toEqual(contexts.map((context) => context.awsRequestId));
+    expect(sweptFirst).toEqual(requestIds.slice(0, 2));
+    expect(swept()).toEqual(requestIds);
     expect(logger.withEvent('session.ended')).toHaveLength(5);
   });
 
   it('asks only the oldest open invocation when its time is not up: a younger one that ran out first is swept after it', async () => {
     // Prepare: two invocations answered early, the younger with the earlier deadline (one function has one timeout,
     // so this order does not happen in Lambda; it shows the sweep stops at the first scope with time left)
-    let answerEarly = true;
-    const handler = middy(async () => 'handler')
-      .use(mongo({ uri: server.uri, dbName: 'shop', logger, deadlineMarginMs: 0 }))
-      .use({ before: () => (answerEarly ? 'cached response' : undefined) });
     const remaining = [60_000, 0];
-    const contexts = remaining.map((_, index) => ({ ...lambdaContext(), getRemainingTimeInMillis: () => remaining[index]! }));
-    for (const context of contexts) expect(await handler({}, context)).toBe('cached response');
-    const swept = () => logger.withEvent('cleanup.failed').map((record) => (record.attributes.mongodb as { requestId?: string }).requestId);
+    const { handler, requestIds } = await answeredEarly(remaining);
 
     // Act
-    answerEarly = false;
     await handler({}, lambdaContext());
     const whileOldestHasTime = swept();
     remaining[0] = 0;
@@ -309,7 +312,7 @@ describe('middy middleware: one session per invocation, always ended', () => {
 
     // Assess
     expect(whileOldestHasTime).toEqual([]);
-    expect(swept()).toEqual(contexts.map((context) => context.awsRequestId));
+    expect(swept()).toEqual(requestIds);
   });
 
   it('reports a missing database name when context.mongo.db is read', async () => {
