@@ -10,7 +10,7 @@ import type { Context } from 'aws-lambda';
 import { closeMongoClient, ConnectionError, withMongo, type MongoContext } from '../src/index.js';
 import { mongo } from '../src/middy.js';
 import { startDeadline } from '../src/core/invocation/deadline.js';
-import { unwatchDeadline, watchDeadline } from '../src/core/invocation/interrupt.js';
+import { DUE_WITHIN_MS, unwatchDeadline, watchDeadline } from '../src/core/invocation/interrupt.js';
 import { PROJECT_ROOT } from './support/lambda-emulator/index.js';
 import { CaptureLogger } from './support/capture-logger.js';
 import { lambdaContext } from './support/lambda-context.js';
@@ -175,6 +175,25 @@ describe('the deadline timer (interruptAtDeadline)', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('interrupts together the invocations whose deadlines are less than DUE_WITHIN_MS apart, and no later one', () => {
+    // Prepare
+    vi.useFakeTimers();
+    const log: string[] = [];
+    const first = invocation('first', 100, log);
+    const close = invocation('close behind', 100 + DUE_WITHIN_MS - 1, log);
+    const later = invocation('later', 100 + DUE_WITHIN_MS, log);
+
+    // Act
+    for (const each of [later, close, first]) watchDeadline(each);
+    vi.advanceTimersByTime(100);
+    const atFirst = [...log];
+    vi.advanceTimersByTime(DUE_WITHIN_MS);
+
+    // Assess
+    expect(atFirst).toEqual(['close behind', 'first']);
+    expect(log).toEqual(['close behind', 'first', 'later']);
+  });
+
   it('interrupts no invocation that ended first, and arms nothing for one without a deadline', () => {
     // Prepare
     vi.useFakeTimers();
@@ -333,6 +352,77 @@ describe('the layer obeys the deadline', () => {
       expect(logger.withEvent('invocation.interrupted').map((record) => (record.attributes.mongodb as { poolFull?: boolean }).poolFull)).toEqual([true, undefined]);
     });
 
+    it('interrupts invocations whose deadlines come together, with every connection held, in one killSessions on the connection of its own', async () => {
+      // Prepare: a pool of 4, four invocations sharing one deadline (a burst under Managed Instances), each insert held
+      // by the server on one of the pool's connections, so each interrupt finds the pool full
+      const server = await startWireServer({ topology: 'replicaSet' });
+      onTestFinished(() => server.stop());
+      const logger = new CaptureLogger();
+      const options = { uri: server.uri, dbName: 'shop', logger, sessionGuard: false, clientOptions: { maxPoolSize: 4 } };
+      const handler = withMongo(async (event: { sku: string }, context) => {
+        await context.mongo.db.collection('hung').insertOne({ sku: event.sku }, { session: context.mongo.session });
+        return 'inserted';
+      }, options);
+      await withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}), options)({}, lambdaContext(10_000));
+      server.dropAll();
+      server.clearRecords();
+      server.failNext({ command: 'insert', hang: true, code: 0, times: 4 });
+      const shared = lambdaContext(1_500);
+
+      // Act
+      const invocations = ['a', 'b', 'c', 'd'].map((sku) => handler({ sku }, { ...shared, awsRequestId: `burst-${sku}` }).catch((error: unknown) => error));
+      const errors = await Promise.all(invocations);
+      const inserts = server.commandsNamed('insert');
+      const kills = server.commandsNamed('killSessions');
+      await vi.waitFor(() => expect(server.connections.find((connection) => connection.id === kills[0]?.connectionId)?.closedAt).toBeDefined());
+      await closeMongoClient();
+
+      // Assess: one killSessions naming the four sessions, on a connection that carried no insert; every insert
+      // interrupted, nothing written, every interrupt saying the pool was full
+      expect(errors).toMatchObject([{ code: 11601 }, { code: 11601 }, { code: 11601 }, { code: 11601 }]);
+      expect(inserts).toHaveLength(4);
+      expect(server.lsidsSentInEach('killSessions').map((lsids) => [...lsids].sort())).toEqual([inserts.map((insert) => insert.lsid).sort()]);
+      expect(inserts.map((insert) => insert.connectionId)).not.toContain(kills[0]!.connectionId);
+      expect(server.documents('shop', 'hung')).toEqual([]);
+      expect(logger.withEvent('cleanup.failed')).toEqual([]);
+      expect(logger.withEvent('invocation.interrupted').map((record) => (record.attributes.mongodb as { poolFull?: boolean }).poolFull)).toEqual([true, true, true, true]);
+    });
+
+    it('sends the interrupts asked for while a killSessions is on the wire together in the next one', async () => {
+      // Prepare: a pool of 3, each connection holding an insert; the first invocation's deadline comes first, the
+      // other two's together a little later, while the server holds the first killSessions
+      const server = await startWireServer({ topology: 'replicaSet' });
+      onTestFinished(() => server.stop());
+      const logger = new CaptureLogger();
+      const options = { uri: server.uri, dbName: 'shop', logger, sessionGuard: false, deadlineMarginMs: 2_000, clientOptions: { maxPoolSize: 3 } };
+      const handler = withMongo(async (event: { sku: string }, context) => {
+        await context.mongo.db.collection('hung').insertOne({ sku: event.sku }, { session: context.mongo.session });
+        return 'inserted';
+      }, options);
+      await withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}), options)({}, lambdaContext(10_000));
+      server.dropAll();
+      server.clearRecords();
+      server.failNext({ command: 'insert', hang: true, code: 0, times: 3 });
+      let release!: () => void;
+      server.failNext({ command: 'killSessions', hold: new Promise<void>((resolve) => (release = resolve)), code: 0, times: 1 });
+      const later = lambdaContext(2_300);
+
+      // Act: the first interrupt is held by the server until the other two have been asked for
+      const first = handler({ sku: 'first' }, lambdaContext(2_200)).catch((error: unknown) => error);
+      const others = ['b', 'c'].map((sku) => handler({ sku }, { ...later, awsRequestId: `later-${sku}` }).catch((error: unknown) => error));
+      await expect.poll(() => logger.withEvent('invocation.interrupted').length, { timeout: 5_000 }).toBe(3);
+      release();
+      const errors = await Promise.all([first, ...others]);
+      const inserts = server.commandsNamed('insert');
+      await closeMongoClient();
+
+      // Assess: two killSessions, the second naming both later sessions; every insert interrupted
+      expect(errors).toMatchObject([{ code: 11601 }, { code: 11601 }, { code: 11601 }]);
+      const lsidOf = (sku: string) => inserts.find((insert) => (insert.body.documents as Array<{ sku: string }>)[0]?.sku === sku)?.lsid;
+      expect(server.lsidsSentInEach('killSessions').map((lsids) => [...lsids].sort())).toEqual([[lsidOf('first')], [lsidOf('b'), lsidOf('c')].sort()]);
+      expect(logger.withEvent('cleanup.failed')).toEqual([]);
+    });
+
     it('sends nothing for an invocation that ends before its deadline, nor with interruptAtDeadline: false', async () => {
       // Prepare: both handlers outlive their deadline (100 ms away) doing other work, with the session open
       const work = async (_event: unknown, context: { mongo: { db: import('mongodb').Db; session: import('mongodb').ClientSession } }) => {
@@ -487,7 +577,7 @@ describe('the layer obeys the deadline', () => {
       expect(failed?.message).toBe('why');
     });
 
-    it('takes a check-out for abandoned once every invocation opened before it is over its deadline, or, with none open, once older than the longest timeout', () => {
+    it('takes a check-out for abandoned once every invocation opened before it is over its deadline, or, with none open, once older than the longest timeout, and never one younger than minAgeMs', () => {
       // Prepare: the pool's check-out events, from an emitter; two invocations, the second opened after the first check-out
       const pool = new EventEmitter();
       const clock = 1_000_000;
@@ -509,13 +599,16 @@ describe('the layer obeys the deadline', () => {
       const firstOver = ids();
       second.overDeadline = true;
       const bothOver = ids();
+      const byAge = [checkouts.abandoned(10, clock + 9).length, checkouts.abandoned(10, clock + 10).length];
       checkouts.close(first);
       checkouts.close(second);
-      const noneOpen = [checkouts.abandoned(clock + 5_999).length, checkouts.abandoned(clock + 6_000).length];
+      const noneOpen = [checkouts.abandoned(0, clock + 5_999).length, checkouts.abandoned(0, clock + 6_000).length];
 
       expect(atStart).toEqual([]);
       expect(firstOver).toEqual([1]);
       expect(bothOver).toEqual([1, 2]);
+      // a check-out younger than minAgeMs (a command just sent) is not taken yet
+      expect(byAge).toEqual([0, 2]);
       expect(noneOpen).toEqual([0, 2]);
     });
 

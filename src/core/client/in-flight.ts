@@ -221,10 +221,16 @@ export class CheckoutsInFlight {
     return most;
   }
 
-  /** The connections checked out now whose command belongs, whoever sent it, to an invocation over its deadline. */
-  abandoned(now = this.#now()): ConnectionRef[] {
+  /**
+   * The connections checked out now whose command belongs, whoever sent it, to an invocation over its deadline.
+   * @param minAgeMs only those checked out at least this long ago: a command an invocation over its deadline sent
+   *   just now (a retry on a new connection, its next operation) is given that long to answer before it counts as
+   *   waiting on a dead socket
+   */
+  abandoned(minAgeMs = 0, now = this.#now()): ConnectionRef[] {
     const found: ConnectionRef[] = [];
     for (const checkout of this.#checkouts.values()) {
+      if (now - checkout.at < minAgeMs) continue;
       let owners = 0;
       let pending = false;
       for (const invocation of this.#open) {

@@ -8,31 +8,94 @@
  * one connection, timeouts no longer than the caller's budget and no automatic encryption (nothing it sends is
  * encrypted), built when a command needs it and closed when no command uses it any more: it costs nothing until
  * the pool is full at a deadline, and while it is open, a monitor and one connection per server it selects.
+ *
+ * Its one connection would send the interrupts of invocations whose deadlines come together (a burst under Managed
+ * Instances, its operations all held) one after another, a round trip each. They are sent together instead: the
+ * sessions asked for in the same turn of the event loop, or while a `killSessions` is on the wire, go in one.
  */
 import type { Document, MongoClient } from 'mongodb';
 import type { ResolvedClientConfig } from '../config/resolve.js';
 import { createClient } from './connect.js';
 
+/** One caller's sessions to interrupt, waiting for the `killSessions` that names them. */
+interface Request {
+  readonly lsids: readonly Document[];
+  readonly signal: AbortSignal;
+  readonly budgetMs: number;
+  settled: boolean;
+  onAbort: () => void;
+  resolve(): void;
+  reject(reason: unknown): void;
+}
+
 export class SideChannel {
   #client: MongoClient | undefined;
-  #users = 0;
+  #queued: Request[] = [];
+  #sending = false;
 
   constructor(private readonly config: ResolvedClientConfig) {}
 
   /**
-   * Runs `command` on the `admin` database through the side client, built first when none is open.
-   * @param budgetMs bounds its server selection and connect (the `signal` bounds the whole command)
+   * Asks the server to interrupt the operations of `lsids` (`killSessions`), through the side client, built first
+   * when none is open; sent with those of the other callers that ask before it goes out.
+   * @param signal this caller's bound: when it fires the promise rejects with its reason (the command is aborted
+   *   once every caller it carries has given up)
+   * @param budgetMs bounds the side client's server selection and connect
    */
-  async adminCommand(command: Document, signal: AbortSignal, budgetMs: number): Promise<Document> {
-    const client = (this.#client ??= this.#build(budgetMs));
-    this.#users++;
-    try {
-      return await client.db('admin').command(command, { signal });
-    } finally {
-      if (--this.#users === 0 && this.#client === client) {
-        this.#client = undefined;
-        client.close().catch(() => undefined);
+  killSessions(lsids: readonly Document[], signal: AbortSignal, budgetMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
       }
+      this.#queued.push({ lsids, signal, budgetMs, settled: false, onAbort: () => undefined, resolve, reject });
+      if (this.#sending) return;
+      this.#sending = true;
+      queueMicrotask(() => void this.#sendQueued());
+    });
+  }
+
+  /** Sends what is queued, one `killSessions` at a time, each naming every session queued before it went out. */
+  async #sendQueued(): Promise<void> {
+    try {
+      while (this.#queued.length > 0) {
+        const batch = this.#queued.splice(0).filter((request) => {
+          if (request.signal.aborted) request.reject(request.signal.reason);
+          return !request.signal.aborted;
+        });
+        if (batch.length > 0) await this.#send(batch);
+      }
+    } finally {
+      this.#sending = false;
+      const client = this.#client;
+      this.#client = undefined;
+      client?.close().catch(() => undefined);
+    }
+  }
+
+  async #send(batch: Request[]): Promise<void> {
+    const client = (this.#client ??= this.#build(Math.max(...batch.map((request) => request.budgetMs))));
+    const controller = new AbortController();
+    let waiting = batch.length;
+    const settle = (request: Request, outcome: { error: unknown } | undefined) => {
+      if (request.settled) return;
+      request.settled = true;
+      request.signal.removeEventListener('abort', request.onAbort);
+      if (outcome) request.reject(outcome.error);
+      else request.resolve();
+    };
+    for (const request of batch) {
+      request.onAbort = () => {
+        settle(request, { error: request.signal.reason });
+        if (--waiting === 0) controller.abort(request.signal.reason);
+      };
+      request.signal.addEventListener('abort', request.onAbort, { once: true });
+    }
+    try {
+      await client.db('admin').command({ killSessions: batch.flatMap((request) => request.lsids) }, { signal: controller.signal });
+      for (const request of batch) settle(request, undefined);
+    } catch (error) {
+      for (const request of batch) settle(request, { error });
     }
   }
 

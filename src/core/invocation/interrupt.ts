@@ -9,7 +9,14 @@
  * deadline among the open invocations: an invocation only re-arms it when its deadline comes first, so back-to-back
  * invocations (each deadline later than the last) make no timer of their own; the timer fires late or at a thaw,
  * finds nothing due, and re-arms for the earliest deadline still open.
+ *
+ * A deadline less than {@link DUE_WITHIN_MS} away counts as come: a timer may fire a millisecond before `Date.now()`
+ * reaches its time, and invocations that arrived together (a burst) are interrupted together, their sessions in one
+ * `killSessions` when it goes on the side channel (src/core/client/side-channel.ts).
  */
+
+/** How close a deadline may be and count as come when the timer fires (see above). */
+export const DUE_WITHIN_MS = 5;
 
 /** What the deadline timer needs of an open invocation. */
 export interface Interruptible {
@@ -52,7 +59,7 @@ function fire(): void {
   // Asked again, not remembered: the Lambda context counts down to the invocation's own deadline.
   for (const invocation of [...watched]) {
     const remaining = invocation.remainingMs();
-    if (remaining > 0) {
+    if (remaining >= DUE_WITHIN_MS) {
       next = Math.min(next, Date.now() + remaining);
       continue;
     }

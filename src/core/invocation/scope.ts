@@ -139,8 +139,8 @@ export class InvocationScope implements Interruptible, OpenInvocation {
     // AbortSignal.timeout() is not used: Node 20 may collect its timer while the command is pending.
     const timer = setTimeout(() => controller.abort(new DOMException('killSessions took longer than half the deadline margin', 'TimeoutError')), budgetMs);
     timer.unref();
-    const killSessions = { killSessions: [...lsids.values()] };
-    const killing = runAsNoOwner(() => (poolFull ? this.lease.side.adminCommand(killSessions, controller.signal, budgetMs) : this.lease.client.db('admin').command(killSessions, { signal: controller.signal })))
+    const named = [...lsids.values()];
+    const killing = runAsNoOwner(() => (poolFull ? this.lease.side.killSessions(named, controller.signal, budgetMs) : this.lease.client.db('admin').command({ killSessions: named }, { signal: controller.signal })))
       .then(
         () => undefined,
         (error: unknown) => {
@@ -188,7 +188,7 @@ export class InvocationScope implements Interruptible, OpenInvocation {
       this.overDeadline = true;
       const stuck = own.length > 0 && lease.inFlight ? lease.inFlight.stillInFlight(own) : [];
       own = [];
-      const connections: ConnectionRef[] = [...stuck, ...lease.checkouts.abandoned()];
+      const connections: ConnectionRef[] = [...stuck, ...lease.checkouts.abandoned(graceMs)];
       if (connections.length === 0) continue;
       const closed = closeConnectionsOf(lease.client, connections, "No answer on this connection by the deadline of the invocation that sent the command, after the server was asked to interrupt its operations (killSessions): the socket is taken for dead");
       const commands = stuck.length > 0 ? { commands: stuck.map((command) => command.commandName) } : {};
