@@ -32,6 +32,7 @@ export class SideChannel {
   #client: MongoClient | undefined;
   #queued: Request[] = [];
   #sending = false;
+  #closed = false;
 
   constructor(private readonly config: ResolvedClientConfig) {}
 
@@ -48,6 +49,10 @@ export class SideChannel {
         reject(signal.reason);
         return;
       }
+      if (this.#closed) {
+        reject(new Error('The MongoDB client is closed: no killSessions is sent for it'));
+        return;
+      }
       this.#queued.push({ lsids, signal, budgetMs, settled: false, onAbort: () => undefined, resolve, reject });
       if (this.#sending) return;
       this.#sending = true;
@@ -61,7 +66,8 @@ export class SideChannel {
       while (this.#queued.length > 0) {
         const batch = this.#queued.splice(0).filter((request) => {
           if (request.signal.aborted) request.reject(request.signal.reason);
-          return !request.signal.aborted;
+          else if (this.#closed) request.reject(new Error('The MongoDB client is closed: no killSessions is sent for it'));
+          return !request.signal.aborted && !this.#closed;
         });
         if (batch.length > 0) await this.#send(batch);
       }
@@ -74,7 +80,6 @@ export class SideChannel {
   }
 
   async #send(batch: Request[]): Promise<void> {
-    const client = (this.#client ??= this.#build(Math.max(...batch.map((request) => request.budgetMs))));
     const controller = new AbortController();
     let waiting = batch.length;
     const settle = (request: Request, outcome: { error: unknown } | undefined) => {
@@ -92,6 +97,7 @@ export class SideChannel {
       request.signal.addEventListener('abort', request.onAbort, { once: true });
     }
     try {
+      const client = (this.#client ??= this.#build(Math.max(...batch.map((request) => request.budgetMs))));
       await client.db('admin').command({ killSessions: batch.flatMap((request) => request.lsids) }, { signal: controller.signal });
       for (const request of batch) settle(request, undefined);
     } catch (error) {
@@ -115,8 +121,12 @@ export class SideChannel {
     });
   }
 
-  /** Closes the side client now, if one is open (the client it stands beside is closing): its command fails. */
+  /**
+   * Closes the side client now, if one is open (the client it stands beside is closing): its command fails, and
+   * so does every later request.
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     const client = this.#client;
     this.#client = undefined;
     await client?.close();
