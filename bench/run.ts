@@ -9,7 +9,8 @@
 //     [--quick] [--render]
 //
 // Writes bench/RESULTS.md, bench/results.json and docs/performance.md between its bench markers; with --sections, the
-// sections measured replace theirs in the saved results and the rest stay (--quick: .tmp/bench/ only). Sections run
+// sections measured replace theirs in the saved results and the rest stay, when the saved ones are from the same
+// machine and Node versions (else, and with --quick, it writes into .tmp/bench/ only). Sections run
 // one after another (never two at once: they would share the two cores). Medians and ratios are what to read: on a
 // noisy machine absolute times are context.
 import { execFile } from 'node:child_process';
@@ -205,7 +206,8 @@ async function runFreeze(): Promise<FreezeFigures> {
  * Writes the results. A full run replaces bench/results.json, bench/RESULTS.md and docs/performance.md's section. A run
  * of some sections (`--sections`) puts them into the saved results in place of their earlier figures, keeps the
  * other sections' and notes the date of each section measured again (`remeasured`), then renders all three from
- * that. `--quick` (numbers not worth reading) writes into .tmp/bench/ only. Returns the files written.
+ * that, provided the saved results come from the same machine and Node versions (else into .tmp/bench/ only).
+ * `--quick` (numbers not worth reading) writes into .tmp/bench/ only. Returns the files written.
  */
 async function writeResults(measured: BenchResults): Promise<string[]> {
   const markdownOf = (whole: BenchResults) => `# Benchmark results\n\n${renderResults(whole)}\n`;
@@ -219,6 +221,14 @@ async function writeResults(measured: BenchResults): Promise<string[]> {
   let whole = measured;
   if (sections.size < SECTIONS.length) {
     const saved = JSON.parse(await readFile(file, 'utf8').catch(() => 'null')) as BenchResults | null;
+    if (saved && JSON.stringify(saved.machine) !== JSON.stringify(measured.machine)) {
+      // Figures from two machines (or Node versions) side by side would read as one run's: kept apart.
+      await mkdir(WORK_DIR, { recursive: true });
+      await writeFile(join(WORK_DIR, 'RESULTS.md'), markdownOf(measured));
+      await writeFile(join(WORK_DIR, 'results.json'), `${JSON.stringify(measured, null, 2)}\n`);
+      log(`bench/results.json was measured on ${JSON.stringify(saved.machine)}, this run on ${JSON.stringify(measured.machine)}: not merged (run every section to replace it)`);
+      return ['.tmp/bench/RESULTS.md', '.tmp/bench/results.json'];
+    }
     if (saved) {
       whole = { ...saved, settings: { ...saved.settings }, remeasured: { ...saved.remeasured } };
       for (const section of sections) {

@@ -137,6 +137,30 @@ describe('invocation deadline', () => {
     expect(code).toBe(0);
     expect(output).toBe('pending: 59500 ms\n');
   });
+
+  it('fires its signal at once when fireNow() is called before the deadline (an interrupt with its burst), once', () => {
+    // Prepare
+    vi.useFakeTimers();
+    const deadline = startDeadline(timeoutIn(1_000), 100);
+    const unread = startDeadline(timeoutIn(1_000), 100);
+    const { signal } = deadline;
+    const reasons: unknown[] = [];
+    signal.addEventListener('abort', () => reasons.push(signal.reason));
+    const timers = vi.getTimerCount();
+
+    // Act
+    vi.advanceTimersByTime(896);
+    deadline.fireNow();
+    deadline.fireNow();
+    unread.fireNow();
+    vi.advanceTimersByTime(1_000);
+
+    // Assess: fired 4 ms early, with the deadline's reason; its timer cleared; nothing made for the unread one
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatchObject({ name: 'TimeoutError' });
+    expect(timers).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
 });
 
 describe('the deadline timer (interruptAtDeadline)', () => {
@@ -300,15 +324,17 @@ describe('the layer obeys the deadline', () => {
       expect(logger.withEvent('invocation.interrupted')).toMatchObject([{ level: 'warn', attributes: { mongodb: { requestId: context.awsRequestId, lsid: insert!.lsid } } }]);
     });
 
-    it('interrupts when every connection of the pool is held: killSessions goes on a connection of its own, not to the wait queue', async () => {
-      // Prepare: a pool of 2 (the Managed Instances default at 8 invocations per worker), two invocations whose
-      // inserts the server holds (one connection each); the first reaches its deadline with no connection free.
-      // The server knows a user: the connection of its own authenticates as the client does.
-      const password = 'side-channel-pw-4471';
-      const server = await startWireServer({ topology: 'replicaSet', users: [{ username: 'app', password }] });
+    /**
+     * A server of the test's own whose next `times` inserts hang until a killSessions names them, and a warmed-up
+     * withMongo handler inserting `{ sku }` with the invocation's session on a pool of `maxPoolSize`.
+     */
+    async function heldInserts(times: number, maxPoolSize: number, extra: { deadlineMarginMs?: number; user?: { username: string; password: string } } = {}) {
+      const { user, deadlineMarginMs } = extra;
+      const server = await startWireServer({ topology: 'replicaSet', ...(user ? { users: [user] } : {}) });
       onTestFinished(() => server.stop());
       const logger = new CaptureLogger();
-      const options = { uri: server.uri.replace('mongodb://', `mongodb://app:${password}@`), dbName: 'shop', logger, sessionGuard: false, clientOptions: { maxPoolSize: 2 } };
+      const uri = user ? server.uri.replace('mongodb://', `mongodb://${user.username}:${user.password}@`) : server.uri;
+      const options = { uri, dbName: 'shop', logger, sessionGuard: false, ...(deadlineMarginMs === undefined ? {} : { deadlineMarginMs }), clientOptions: { maxPoolSize } };
       const handler = withMongo(async (event: { sku: string }, context) => {
         await context.mongo.db.collection('hung').insertOne({ sku: event.sku }, { session: context.mongo.session });
         return 'inserted';
@@ -316,7 +342,16 @@ describe('the layer obeys the deadline', () => {
       await withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}), options)({}, lambdaContext(10_000));
       server.dropAll();
       server.clearRecords();
-      server.failNext({ command: 'insert', hang: true, code: 0, times: 2 });
+      server.failNext({ command: 'insert', hang: true, code: 0, times });
+      return { server, logger, handler };
+    }
+
+    it('interrupts when every connection of the pool is held: killSessions goes on a connection of its own, not to the wait queue', async () => {
+      // Prepare: a pool of 2 (the Managed Instances default at 8 invocations per worker), two invocations whose
+      // inserts the server holds (one connection each); the first reaches its deadline with no connection free.
+      // The server knows a user: the connection of its own authenticates as the client does.
+      const password = 'side-channel-pw-4471';
+      const { server, logger, handler } = await heldInserts(2, 2, { user: { username: 'app', password } });
       const order: string[] = [];
       const settle = (name: string) => [
         (value: unknown) => (order.push(`${name} answered`), value),
@@ -355,18 +390,7 @@ describe('the layer obeys the deadline', () => {
     it('interrupts invocations whose deadlines come together, with every connection held, in one killSessions on the connection of its own', async () => {
       // Prepare: a pool of 4, four invocations sharing one deadline (a burst under Managed Instances), each insert held
       // by the server on one of the pool's connections, so each interrupt finds the pool full
-      const server = await startWireServer({ topology: 'replicaSet' });
-      onTestFinished(() => server.stop());
-      const logger = new CaptureLogger();
-      const options = { uri: server.uri, dbName: 'shop', logger, sessionGuard: false, clientOptions: { maxPoolSize: 4 } };
-      const handler = withMongo(async (event: { sku: string }, context) => {
-        await context.mongo.db.collection('hung').insertOne({ sku: event.sku }, { session: context.mongo.session });
-        return 'inserted';
-      }, options);
-      await withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}), options)({}, lambdaContext(10_000));
-      server.dropAll();
-      server.clearRecords();
-      server.failNext({ command: 'insert', hang: true, code: 0, times: 4 });
+      const { server, logger, handler } = await heldInserts(4, 4);
       const shared = lambdaContext(1_500);
 
       // Act
@@ -391,24 +415,15 @@ describe('the layer obeys the deadline', () => {
     it('sends the interrupts asked for while a killSessions is on the wire together in the next one', async () => {
       // Prepare: a pool of 3, each connection holding an insert; the first invocation's deadline comes first, the
       // other two's together a little later, while the server holds the first killSessions
-      const server = await startWireServer({ topology: 'replicaSet' });
-      onTestFinished(() => server.stop());
-      const logger = new CaptureLogger();
-      const options = { uri: server.uri, dbName: 'shop', logger, sessionGuard: false, deadlineMarginMs: 2_000, clientOptions: { maxPoolSize: 3 } };
-      const handler = withMongo(async (event: { sku: string }, context) => {
-        await context.mongo.db.collection('hung').insertOne({ sku: event.sku }, { session: context.mongo.session });
-        return 'inserted';
-      }, options);
-      await withMongo(async (_event: unknown, context) => context.mongo.db.collection('items').findOne({}), options)({}, lambdaContext(10_000));
-      server.dropAll();
-      server.clearRecords();
-      server.failNext({ command: 'insert', hang: true, code: 0, times: 3 });
+      // deadlines 200 ms and 1 s away, each killSessions with 2 s (half the margin): the second pair's interrupts come
+      // while the first is held, however late the timers fire
+      const { server, logger, handler } = await heldInserts(3, 3, { deadlineMarginMs: 4_000 });
       let release!: () => void;
       server.failNext({ command: 'killSessions', hold: new Promise<void>((resolve) => (release = resolve)), code: 0, times: 1 });
-      const later = lambdaContext(2_300);
+      const later = lambdaContext(5_000);
 
       // Act: the first interrupt is held by the server until the other two have been asked for
-      const first = handler({ sku: 'first' }, lambdaContext(2_200)).catch((error: unknown) => error);
+      const first = handler({ sku: 'first' }, lambdaContext(4_200)).catch((error: unknown) => error);
       const others = ['b', 'c'].map((sku) => handler({ sku }, { ...later, awsRequestId: `later-${sku}` }).catch((error: unknown) => error));
       await expect.poll(() => logger.withEvent('invocation.interrupted').length, { timeout: 5_000 }).toBe(3);
       release();

@@ -315,6 +315,18 @@ describe('middy middleware: one session per invocation, always ended', () => {
     expect(swept()).toEqual(requestIds);
   });
 
+  it('passes over an open invocation without a deadline: it does not hold up the expired ones behind it', async () => {
+    // Prepare: the oldest has no remaining time to tell (NaN: no usable Lambda context), the younger has run out
+    const remaining = [Number.NaN, 0];
+    const { handler, requestIds } = await answeredEarly(remaining);
+
+    // Act
+    await handler({}, lambdaContext());
+
+    // Assess
+    expect(swept()).toEqual([requestIds[1]]);
+  });
+
   it('reports a missing database name when context.mongo.db is read', async () => {
     const handler = middy(async (_event: unknown, context: Context & { mongo: import('../src/index.js').MongoContext }) => context.mongo.db.databaseName).use(mongo({ uri: server.uri }));
     const error = await handler({}, lambdaContext()).catch((thrown: unknown) => thrown);

@@ -53,7 +53,15 @@ export class SideChannel {
         reject(new Error('The MongoDB client is closed: no killSessions is sent for it'));
         return;
       }
-      this.#queued.push({ lsids, signal, budgetMs, settled: false, onAbort: () => undefined, resolve, reject });
+      const request: Request = { lsids, signal, budgetMs, settled: false, onAbort: () => undefined, resolve, reject };
+      // Given up while queued: out of the queue, rejected now (not when the command ahead of it ends).
+      request.onAbort = () => {
+        const at = this.#queued.indexOf(request);
+        if (at >= 0) this.#queued.splice(at, 1);
+        settleRequest(request, { error: signal.reason });
+      };
+      signal.addEventListener('abort', request.onAbort, { once: true });
+      this.#queued.push(request);
       if (this.#sending) return;
       this.#sending = true;
       queueMicrotask(() => void this.#sendQueued());
@@ -65,9 +73,8 @@ export class SideChannel {
     try {
       while (this.#queued.length > 0) {
         const batch = this.#queued.splice(0).filter((request) => {
-          if (request.signal.aborted) request.reject(request.signal.reason);
-          else if (this.#closed) request.reject(new Error('The MongoDB client is closed: no killSessions is sent for it'));
-          return !request.signal.aborted && !this.#closed;
+          if (this.#closed) settleRequest(request, { error: new Error('The MongoDB client is closed: no killSessions is sent for it') });
+          return !request.settled;
         });
         if (batch.length > 0) await this.#send(batch);
       }
@@ -82,26 +89,22 @@ export class SideChannel {
   async #send(batch: Request[]): Promise<void> {
     const controller = new AbortController();
     let waiting = batch.length;
-    const settle = (request: Request, outcome: { error: unknown } | undefined) => {
-      if (request.settled) return;
-      request.settled = true;
-      request.signal.removeEventListener('abort', request.onAbort);
-      if (outcome) request.reject(outcome.error);
-      else request.resolve();
-    };
+    // Given up while its command is on the wire: rejected now; the command is aborted once every caller gave up.
     for (const request of batch) {
+      request.signal.removeEventListener('abort', request.onAbort);
       request.onAbort = () => {
-        settle(request, { error: request.signal.reason });
+        settleRequest(request, { error: request.signal.reason });
         if (--waiting === 0) controller.abort(request.signal.reason);
       };
       request.signal.addEventListener('abort', request.onAbort, { once: true });
     }
     try {
+      // Built with the first batch's largest budget, and kept for the batches queued behind it.
       const client = (this.#client ??= this.#build(Math.max(...batch.map((request) => request.budgetMs))));
       await client.db('admin').command({ killSessions: batch.flatMap((request) => request.lsids) }, { signal: controller.signal });
-      for (const request of batch) settle(request, undefined);
+      for (const request of batch) settleRequest(request, undefined);
     } catch (error) {
-      for (const request of batch) settle(request, { error });
+      for (const request of batch) settleRequest(request, { error });
     }
   }
 
@@ -131,4 +134,13 @@ export class SideChannel {
     this.#client = undefined;
     await client?.close();
   }
+}
+
+/** Resolves or rejects a request once, and stops listening to its signal. */
+function settleRequest(request: Request, outcome: { error: unknown } | undefined): void {
+  if (request.settled) return;
+  request.settled = true;
+  request.signal.removeEventListener('abort', request.onAbort);
+  if (outcome) request.reject(outcome.error);
+  else request.resolve();
 }

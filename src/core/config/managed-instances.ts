@@ -40,9 +40,10 @@ export function managedInstancesMode(env: NodeJS.ProcessEnv = process.env): Mana
  * - `maxPoolSize`: one socket per four invocations a worker runs at once, at least 2 (a `Promise.all` of two) and
  *   at most the Lambda default (5), never more than the invocations themselves. An invocation holds a socket
  *   only while one of its commands is on the wire. Measured by the bench at 64 in flight, for a handler awaiting
- *   other work between a find and an insert: over the default 8 workers (8 each, pool 2) and over 2 (32 each,
- *   pool 5), the guide's p50 and p99 within the runs' spread with about half its sockets. A handler that is mostly
- *   round trips queues for a socket below its need (2.2× the p50 at 32 each with the pool of 5, the guide's with
+ *   other work between a find and an insert: over the default 8 workers (8 each, pool 2) the guide's p50 and p99
+ *   within the runs' spread with half its sockets, over 2 (32 each, pool 5) with 0.60× of them on loopback and
+ *   0.46× with the server 2 ms away (a pool of 3 would halve them on loopback too). A handler that is mostly
+ *   round trips queues for a socket below its need (2.4× the p50 at 32 each with the pool of 5, the guide's with
  *   16) and sets its own `maxPoolSize` (docs/runtimes/managed-instances.md, "Pool size").
  * - `waitQueueTimeoutMS` 5 000 (the selection timeout): a worker's invocations share its pool; one held by a
  *   hung operation (Managed Instances reports function timeouts but does not enforce them) must fail the

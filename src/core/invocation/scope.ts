@@ -114,6 +114,8 @@ export class InvocationScope implements Interruptible, OpenInvocation {
     // this scope left open: sweep.ts ends it), and after a thaw the client is not checked yet: nothing to send.
     // Managed Instances does not stop an invocation at its timeout, and never freezes.
     if (this.#stopped()) return;
+    // Interrupted a few ms early with its burst (interrupt.ts): the handler's signal first, then the server's 11601.
+    this.deadline.fireNow();
     // What is in flight as the server is asked to interrupt it: what must have ended a few round trips later.
     const inFlight = this.lease.inFlight;
     const pending = inFlight?.of(this, session?.id?.id.buffer) ?? [];

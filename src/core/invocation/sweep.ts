@@ -8,10 +8,13 @@ import type { InvocationScope } from './scope.js';
  *
  * The scopes are in the order they opened, which is the order of their deadlines (one function, one timeout), so
  * the sweep stops at the first with time left: with many invocations open (Lambda Managed Instances) it asks one
- * scope, not each. A scope whose deadline came before that of an older one is swept once the older one is over.
+ * scope, not each. A scope whose deadline came before that of an older one is swept once the older one is over;
+ * scopes without a deadline (no Lambda context) are passed over.
  */
 export function sweepExpired(open: Set<InvocationScope>): void {
   for (const scope of open) {
+    // a scope without a deadline (no Lambda context) never expires: it does not hold up the ones behind it
+    if (!scope.deadline.known) continue;
     if (!scope.deadline.expired()) return;
     emit(scope.config.logger, 'warn', 'cleanup.failed', 'An invocation ended without after/onError running: ending its MongoDB session now (is a middleware after mongo() returning early?)', { requestId: scope.requestId }, scope.config.secrets);
     void scope.finish('error');
