@@ -201,7 +201,6 @@ async function runFreeze(): Promise<FreezeFigures> {
   return JSON.parse(await readFile(json, 'utf8')) as FreezeFigures;
 }
 
-
 /**
  * Writes the results. A full run replaces bench/results.json, bench/RESULTS.md and docs/performance.md's section. A run
  * of some sections (`--sections`) puts them into the saved results in place of their earlier figures, keeps the
@@ -210,24 +209,22 @@ async function runFreeze(): Promise<FreezeFigures> {
  * `--quick` (numbers not worth reading) writes into .tmp/bench/ only. Returns the files written.
  */
 async function writeResults(measured: BenchResults): Promise<string[]> {
-  const markdownOf = (whole: BenchResults) => `# Benchmark results\n\n${renderResults(whole)}\n`;
-  if (quick) {
+  /** This run's results alone, into .tmp/bench/: the published figures are left as they were. */
+  const writeApart = async (why: string): Promise<string[]> => {
     await mkdir(WORK_DIR, { recursive: true });
-    await writeFile(join(WORK_DIR, 'RESULTS.md'), markdownOf(measured));
+    await writeFile(join(WORK_DIR, 'RESULTS.md'), `# Benchmark results\n\n${renderResults(measured)}\n`);
     await writeFile(join(WORK_DIR, 'results.json'), `${JSON.stringify(measured, null, 2)}\n`);
-    return ['.tmp/bench/RESULTS.md', '.tmp/bench/results.json (--quick: the published figures are left as they were)'];
-  }
+    return ['.tmp/bench/RESULTS.md', `.tmp/bench/results.json (${why}: the published figures are left as they were)`];
+  };
+  if (quick) return writeApart('--quick');
   const file = join(PROJECT_ROOT, 'bench', 'results.json');
   let whole = measured;
   if (sections.size < SECTIONS.length) {
     const saved = JSON.parse(await readFile(file, 'utf8').catch(() => 'null')) as BenchResults | null;
     if (saved && JSON.stringify(saved.machine) !== JSON.stringify(measured.machine)) {
       // Figures from two machines (or Node versions) side by side would read as one run's: kept apart.
-      await mkdir(WORK_DIR, { recursive: true });
-      await writeFile(join(WORK_DIR, 'RESULTS.md'), markdownOf(measured));
-      await writeFile(join(WORK_DIR, 'results.json'), `${JSON.stringify(measured, null, 2)}\n`);
       log(`bench/results.json was measured on ${JSON.stringify(saved.machine)}, this run on ${JSON.stringify(measured.machine)}: not merged (run every section to replace it)`);
-      return ['.tmp/bench/RESULTS.md', '.tmp/bench/results.json'];
+      return writeApart('another machine');
     }
     if (saved) {
       whole = { ...saved, settings: { ...saved.settings }, remeasured: { ...saved.remeasured } };
@@ -240,7 +237,7 @@ async function writeResults(measured: BenchResults): Promise<string[]> {
     }
   }
   const markdown = renderResults(whole);
-  await writeFile(join(PROJECT_ROOT, 'bench', 'RESULTS.md'), markdownOf(whole));
+  await writeFile(join(PROJECT_ROOT, 'bench', 'RESULTS.md'), `# Benchmark results\n\n${markdown}\n`);
   await writeFile(file, `${JSON.stringify(whole, null, 2)}\n`);
   await updatePerformancePage(markdown);
   return ['bench/RESULTS.md', 'bench/results.json', 'docs/performance.md'];

@@ -129,8 +129,8 @@ export interface RunRecord {
   nextLsid?: string;
   /**
    * The warm invocation after the thaw rebuilt the client (`client.rebuilt`): a new client has a new session pool, so
-   * `nextLsid` differs. Seen when the test worker's event loop lagged past `probeAfterMs` and the probe's answer came
-   * after its deadline.
+   * `nextLsid` differs: when the probe's answer came after its deadline, as it can when the test worker's event loop
+   * lags past `probeAfterMs`.
    */
   nextRebuilt?: boolean;
 }

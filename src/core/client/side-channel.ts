@@ -50,7 +50,7 @@ export class SideChannel {
         return;
       }
       if (this.#closed) {
-        reject(new Error('The MongoDB client is closed: no killSessions is sent for it'));
+        reject(closedError());
         return;
       }
       const request: Request = { lsids, signal, budgetMs, settled: false, onAbort: () => undefined, resolve, reject };
@@ -73,7 +73,7 @@ export class SideChannel {
     try {
       while (this.#queued.length > 0) {
         const batch = this.#queued.splice(0).filter((request) => {
-          if (this.#closed) settleRequest(request, { error: new Error('The MongoDB client is closed: no killSessions is sent for it') });
+          if (this.#closed) settleRequest(request, { error: closedError() });
           return !request.settled;
         });
         if (batch.length > 0) await this.#send(batch);
@@ -143,4 +143,9 @@ function settleRequest(request: Request, outcome: { error: unknown } | undefined
   request.signal.removeEventListener('abort', request.onAbort);
   if (outcome) request.reject(outcome.error);
   else request.resolve();
+}
+
+/** What a request to a closed side channel is rejected with. */
+function closedError(): Error {
+  return new Error('The MongoDB client is closed: no killSessions is sent for it');
 }

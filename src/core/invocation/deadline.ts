@@ -60,12 +60,12 @@ export class InvocationDeadline {
 
   /** Milliseconds until the signal fires (Infinity without a Lambda context). */
   remainingMs(): number {
-    return Math.max(0, this.#untilTimeout() - this.#marginMs);
+    return Math.max(0, this.untilTimeoutMs() - this.#marginMs);
   }
 
   /** Whether the invocation's time is up (its Lambda timeout has passed). */
   expired(): boolean {
-    return this.#untilTimeout() <= 0;
+    return this.untilTimeoutMs() <= 0;
   }
 
   /**
@@ -78,18 +78,13 @@ export class InvocationDeadline {
     this.#abort();
   }
 
-  /** Whether the invocation has a deadline (a Lambda context that tells its remaining time). */
-  get known(): boolean {
-    return this.#untilTimeout() !== Number.POSITIVE_INFINITY;
-  }
-
   /** Clears the timer, if one was made (the invocation is over). */
   dispose(): void {
     if (this.#timer) clearTimeout(this.#timer);
   }
 
-  /** Milliseconds until the Lambda timeout, Infinity without a usable context. */
-  #untilTimeout(): number {
+  /** Milliseconds until the Lambda timeout (not the deadline: no margin), Infinity without a usable context. */
+  untilTimeoutMs(): number {
     const source = this.#source;
     const remaining = typeof source?.getRemainingTimeInMillis === 'function' ? source.getRemainingTimeInMillis() : Number.NaN;
     return Number.isFinite(remaining) ? remaining : Number.POSITIVE_INFINITY;

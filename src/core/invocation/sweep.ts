@@ -13,9 +13,10 @@ import type { InvocationScope } from './scope.js';
  */
 export function sweepExpired(open: Set<InvocationScope>): void {
   for (const scope of open) {
+    const left = scope.deadline.untilTimeoutMs();
     // a scope without a deadline (no Lambda context) never expires: it does not hold up the ones behind it
-    if (!scope.deadline.known) continue;
-    if (!scope.deadline.expired()) return;
+    if (left === Number.POSITIVE_INFINITY) continue;
+    if (left > 0) return;
     emit(scope.config.logger, 'warn', 'cleanup.failed', 'An invocation ended without after/onError running: ending its MongoDB session now (is a middleware after mongo() returning early?)', { requestId: scope.requestId }, scope.config.secrets);
     void scope.finish('error');
   }
