@@ -552,6 +552,35 @@ describe('the layer obeys the deadline', () => {
       }
     });
 
+    it('gives the retry of an operation it closed longer than that operation had: each later pass waits twice as long', async () => {
+      // Prepare: as above, a retryable insert cut between find and insert; its retry, on a live connection, is held by
+      // the server for 350 ms: past the second look of a pass repeated every 100 ms, within a pass twice as long
+      const logger = new CaptureLogger();
+      const handler = withMongo(async (event: { cut?: boolean }, context) => {
+        const items = context.mongo.db.collection('slow-retry');
+        await items.findOne({}, { session: context.mongo.session });
+        if (event.cut) for (const socket of poolSockets()) proxy.blackholeConnection(socket.id, true);
+        await items.insertOne({ sku: event.cut ? 'late' : 'warm' }, { session: context.mongo.session });
+        return 'inserted';
+      }, { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { retryWrites: true }, sessionGuard: false });
+      await handler({}, lambdaContext(10_000));
+      rs.clearRecords();
+      const release = holdNext('insert');
+
+      // Act: the retry reaches the server (the first insert never does), and is let go 350 ms later
+      const outcome = handler({ cut: true }, lambdaContext(1_000)).catch((thrown: unknown) => thrown);
+      await vi.waitFor(() => expect(rs.commandsNamed('insert')).toHaveLength(1), { timeout: 5_000 });
+      await sleep(350);
+      release();
+      const answered = await outcome;
+      await closeMongoClient();
+
+      // Assess: one connection closed (the cut one), the retry answered, its document written once
+      expect(logger.withEvent('invocation.connectionsClosed')).toMatchObject([{ attributes: { mongodb: { connections: 1 } } }]);
+      expect(answered).toBe('inserted');
+      expect(rs.documents('shop', 'slow-retry').map((document) => document.sku)).toEqual(['warm', 'late']);
+    });
+
     it('without command events, a link down entirely is still bounded: the driver\'s monitor interrupts the connection in use', async () => {
       // Prepare: the deadline is far; every socket, the monitor's included, stops answering between the find and the insert
       const handler = withMongo(async (event: { cut?: boolean }, context) => {
@@ -592,7 +621,7 @@ describe('the layer obeys the deadline', () => {
       expect(failed?.message).toBe('why');
     });
 
-    it('takes a check-out for abandoned once every invocation opened before it is over its deadline, or, with none open, once older than the longest timeout, and never one younger than minAgeMs', () => {
+    it('takes a check-out for abandoned once every invocation opened before it is over its deadline, or, with none open, once older than the longest timeout, and never one checked out after the mark given', () => {
       // Prepare: the pool's check-out events, from an emitter; two invocations, the second opened after the first check-out
       const pool = new EventEmitter();
       const clock = 1_000_000;
@@ -603,6 +632,7 @@ describe('the layer obeys the deadline', () => {
       first.openedAt = checkouts.open(first, 3_000);
       checkOut(1);
       second.openedAt = checkouts.open(second, 6_000);
+      const beforeTwo = checkouts.mark();
       checkOut(2);
       checkOut(3);
       pool.emit('connectionCheckedIn', { address: 'db:27017', connectionId: 3 });
@@ -614,16 +644,16 @@ describe('the layer obeys the deadline', () => {
       const firstOver = ids();
       second.overDeadline = true;
       const bothOver = ids();
-      const byAge = [checkouts.abandoned(10, clock + 9).length, checkouts.abandoned(10, clock + 10).length];
+      const byMark = checkouts.abandoned(beforeTwo).map((connection) => connection.connectionId);
       checkouts.close(first);
       checkouts.close(second);
-      const noneOpen = [checkouts.abandoned(0, clock + 5_999).length, checkouts.abandoned(0, clock + 6_000).length];
+      const noneOpen = [checkouts.abandoned(undefined, clock + 5_999).length, checkouts.abandoned(undefined, clock + 6_000).length];
 
       expect(atStart).toEqual([]);
       expect(firstOver).toEqual([1]);
       expect(bothOver).toEqual([1, 2]);
-      // a check-out younger than minAgeMs (a command just sent) is not taken yet
-      expect(byAge).toEqual([0, 2]);
+      // a check-out after the mark (a command sent since the last look) is not taken yet
+      expect(byMark).toEqual([1]);
       expect(noneOpen).toEqual([0, 2]);
     });
 

@@ -221,16 +221,21 @@ export class CheckoutsInFlight {
     return most;
   }
 
+  /** Where the order of check-outs is now: {@link abandoned} given it leaves alone what is checked out after. */
+  mark(): number {
+    return this.#order;
+  }
+
   /**
    * The connections checked out now whose command belongs, whoever sent it, to an invocation over its deadline.
-   * @param minAgeMs only those checked out at least this long ago: a command an invocation over its deadline sent
-   *   just now (a retry on a new connection, its next operation) is given that long to answer before it counts as
-   *   waiting on a dead socket
+   * @param mark only those checked out by then ({@link mark}): a command an invocation over its deadline sent since
+   *   (a retry on another connection, its next operation) is given until the next look to answer before it counts
+   *   as waiting on a dead socket
    */
-  abandoned(minAgeMs = 0, now = this.#now()): ConnectionRef[] {
+  abandoned(mark = Number.POSITIVE_INFINITY, now = this.#now()): ConnectionRef[] {
     const found: ConnectionRef[] = [];
     for (const checkout of this.#checkouts.values()) {
-      if (now - checkout.at < minAgeMs) continue;
+      if (checkout.order > mark) continue;
       let owners = 0;
       let pending = false;
       for (const invocation of this.#open) {

@@ -178,19 +178,24 @@ export class InvocationScope implements Interruptible, OpenInvocation {
    *
    * Closed are the connections of this invocation's commands (known with `monitorCommands`), and every connection
    * checked out since no invocation but ones over their deadline could have used it ({@link CheckoutsInFlight}),
-   * whoever's it is. Then again every few round trips while the invocation stays open (a retry may meet the same).
+   * whoever's it is. Then again while the invocation stays open (a retry may meet the same), each pass waiting
+   * twice as long as the one before, up to the deadline margin, and leaving alone a connection checked out during
+   * that wait: the driver retries an operation once, so its retry (on a connection that was idle, or a new one) is
+   * given at least one wait, longer than the one the operation it replaces had, to answer.
    */
   async #closeAbandoned(pending: readonly CommandInFlight[], details: { requestId: string | undefined; lsid: string | undefined }): Promise<void> {
     const { config, lease } = this;
-    const graceMs = Math.min(this.#halfMarginMs(), Math.max(100, 4 * lease.link.roundTripMs));
+    const firstMs = Math.min(this.#halfMarginMs(), Math.max(100, 4 * lease.link.roundTripMs));
+    const longestMs = Math.max(firstMs, this.deadline.marginMs);
     let own: readonly CommandInFlight[] = pending;
-    while (this.#state === 'open' && !this.#stopped()) {
-      await new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    for (let waitMs = firstMs; this.#state === 'open' && !this.#stopped(); waitMs = Math.min(longestMs, 2 * waitMs)) {
+      const mark = lease.checkouts.mark();
+      await new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
       if (this.#state !== 'open') return;
       this.overDeadline = true;
       const stuck = own.length > 0 && lease.inFlight ? lease.inFlight.stillInFlight(own) : [];
       own = [];
-      const connections: ConnectionRef[] = [...stuck, ...lease.checkouts.abandoned(graceMs)];
+      const connections: ConnectionRef[] = [...stuck, ...lease.checkouts.abandoned(mark)];
       if (connections.length === 0) continue;
       const closed = closeConnectionsOf(lease.client, connections, "No answer on this connection by the deadline of the invocation that sent the command, after the server was asked to interrupt its operations (killSessions): the socket is taken for dead");
       const commands = stuck.length > 0 ? { commands: stuck.map((command) => command.commandName) } : {};
