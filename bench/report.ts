@@ -252,18 +252,21 @@ function renderLmi(lmi: LmiFigures): string {
 
 function renderLmiPool(lmi: LmiFigures, poolRows: NonNullable<LmiFigures['poolRows']>): string[] {
   const workersOf = (row: (typeof poolRows)[number]) => row.workersSetting ?? 'default';
-  const guideOf = (row: (typeof poolRows)[number]) => poolRows.find((candidate) => candidate.setup === 'guide' && candidate.shape === row.shape && candidate.rttMs === row.rttMs && workersOf(candidate) === workersOf(row));
+  const inFlightOf = (row: (typeof poolRows)[number]) => row.maxConcurrency ?? lmi.maxConcurrency;
+  const guideOf = (row: (typeof poolRows)[number]) => poolRows.find((candidate) => candidate.setup === 'guide' && candidate.shape === row.shape && candidate.rttMs === row.rttMs && workersOf(candidate) === workersOf(row) && inFlightOf(candidate) === inFlightOf(row));
   const rows = poolRows.map((row) => {
     const guide = guideOf(row);
     const vs = (value: number, of: number | undefined) => (row.setup === 'guide' || of === undefined ? '1.00×' : ratio(value / of));
     const pool = row.setup === 'guide' ? '100 (driver default)' : `${row.maxPoolSize ?? row.pool}${row.pool === 'default' ? ' (default)' : ' (set)'}`;
     const setup = row.setup === 'guide' ? 'guide' : `**library**${row.monitorCommands ? ', `monitorCommands: true`' : ''}`;
-    const workers = workersOf(row) === 'default' ? `${row.workers ?? ''} (default)`.trim() : String(row.workersSetting);
+    const count = row.workers ?? (typeof row.workersSetting === 'number' ? row.workersSetting : undefined);
+    const each = count ? `, ${Math.ceil(inFlightOf(row) / count)} each` : '';
+    const workers = `${workersOf(row) === 'default' ? `${row.workers ?? ''} (default${each})`.trim() : `${row.workersSetting}${each ? ` (${each.slice(2)})` : ''}`}`;
     return [row.shape, row.rttMs === 0 ? 'loopback' : `${row.rttMs} ms`, workers, setup, pool, String(row.failures), ms(row.p50Ms), ms(row.p99Ms), `${vs(row.p50Ms, guide?.p50Ms)} / ${vs(row.p99Ms, guide?.p99Ms)}`, String(row.socketsOpened), vs(row.socketsOpened, guide?.socketsOpened)];
   });
   return [
     '### Pool size under Managed Instances',
-    `The handler's shape, the server's distance (loopback, or a proxy delaying each direction by half the round trip) and the worker count varied. At the default worker count (8 invocations per worker, a default pool of 2): MongoDB's guide (the driver's pool of 100), the library with its default pool, with a pool of 5 (the Lambda default), and with that pool and the driver's command events on (\`monitorCommands: true\`, which lets the deadline close the connection of an operation on a dead socket). At 2 workers (32 invocations per worker, a default pool of 5): the guide, the library's default, and pools of 3, 8 and 16. Side by side; ${lmi.rounds} rounds, the rows taking turns, ${lmi.warmup} + ${lmi.events} events each.`,
+    `The handler's shape, the server's distance (loopback, or a proxy delaying each direction by half the round trip) and the worker count varied. At the default worker count (8 invocations per worker, a default pool of 2): MongoDB's guide (the driver's pool of 100), the library with its default pool, with a pool of 5 (the Lambda default), and with that pool and the driver's command events on (\`monitorCommands: true\`, which lets the deadline close the connection of an operation on a dead socket). At 2 workers (32 invocations per worker, a default pool of 4): the guide, the library's default, and pools of 5 (the default before it was a socket per 8 invocations), 8 and 16. At AWS's default concurrency with one worker per vCPU (\`AWS_LAMBDA_MAX_CONCURRENCY\` 128 over 2 workers, 64 invocations each, a default pool of 8, the events doubled): the guide, the library's default, and a pool of 5. Side by side; ${lmi.rounds} rounds, the rows taking turns, ${lmi.warmup} + ${lmi.events} events each.`,
     table(['handler', 'round trip', 'workers', 'setup', 'maxPoolSize', 'failed', 'p50', 'p99', 'p50 / p99 vs guide', 'sockets', 'sockets vs guide'], rows, ['l', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
   ];
 }

@@ -15,7 +15,7 @@
  * `custom.connectionBudget.maxEnvironments.<function>` environments × workers (`AWS_LAMBDA_NODEJS_WORKER_COUNT`
  * in its environment, else 8 per vCPU, a vCPU per `ExecutionEnvironmentMemoryGiBPerVCpu` GiB of its memory)
  * × (maxPoolSize + monitor sockets), with the library's Managed Instances pool default (a worker's share of
- * `PerExecutionEnvironmentMaxConcurrency`, at most 5) unless the handler sets maxPoolSize.
+ * `PerExecutionEnvironmentMaxConcurrency`, a socket per 8 invocations, at least 2) unless the handler sets maxPoolSize.
  *
  * It reads the stage's resolved configuration (`osls print`, offline) and each handler's `mongoClientOptions`
  * export over the library's Lambda defaults. Fails (exit 1) over the limit, or when a function has no reserved

@@ -77,7 +77,7 @@ describe('connection budget', () => {
     });
     expect(byDefault).toMatchObject({ code: 0, budget: { total: 48 + 30 + 4 + 15 } });
     expect(byDefault.text).toContain('2 environments × 8 workers (Managed Instances)');
-    // one worker (the recommended count: one per vCPU) runs all 64: the pool follows, up to the Lambda default
-    expect(oneWorker.budget.rows[0]).toMatchObject({ managedInstances: { workers: 1 }, maxPoolSize: 5, connections: 2 * 1 * (5 + 1) });
+    // one worker (the recommended count: one per vCPU) runs all 64: the pool follows, a socket per 8 of them
+    expect(oneWorker.budget.rows[0]).toMatchObject({ managedInstances: { workers: 1 }, maxPoolSize: 8, connections: 2 * 1 * (8 + 1) });
   });
 });

@@ -37,9 +37,9 @@ describe('under Lambda Managed Instances (multi-concurrent runtime client)', () 
 
   it.each([
     [64, 16, 2, 'a worker running 4 at once: the floor of 2'],
-    [64, 8, 2, 'a worker running 8 at once: one socket per four'],
-    [64, 4, 4, 'a worker running 16 at once'],
-    [64, 2, 5, 'a worker running 32 at once: the Lambda default at most'],
+    [64, 4, 2, 'a worker running 16 at once: one socket per eight'],
+    [64, 2, 4, 'a worker running 32 at once'],
+    [128, 2, 8, "a worker running 64 at once (AWS's default per vCPU, one worker per vCPU): more than the Lambda default"],
     [4, 4, 1, 'a worker running 1 at once: never more than its invocations'],
   ] as const)("sizes a worker's pool from its share of the concurrency (%i in flight over %i workers: %i, %s)", async (maxConcurrency, workers, pool, _why) => {
     // Prepare
@@ -78,7 +78,7 @@ describe('under Lambda Managed Instances (multi-concurrent runtime client)', () 
     });
   });
 
-  it('keeps the Lambda default pool when a worker runs more than it, and the caller and the URI still win', async () => {
+  it('lets the caller and the URI win over the pool it derives', async () => {
     // Prepare: 64 in flight over 2 workers, 32 per worker
     managedInstances(64, 2);
 
@@ -88,7 +88,7 @@ describe('under Lambda Managed Instances (multi-concurrent runtime client)', () 
     const byUri = await getMongoClient({ uri: `${server.uri}${server.uri.includes('?') ? '&' : '?'}maxPoolSize=8`, logger: new CaptureLogger() });
 
     // Assess
-    expect(byDefault.options.maxPoolSize).toBe(5);
+    expect(byDefault.options.maxPoolSize).toBe(4);
     expect(byCaller.options).toMatchObject({ maxPoolSize: 32, waitQueueTimeoutMS: 1_000 });
     expect(byUri.options.maxPoolSize).toBe(8);
   });

@@ -20,7 +20,9 @@ export type LmiSetup = keyof typeof LMI_SETUPS;
  * the server's distance (a proxy delaying each direction; 0: no proxy, loopback) and the worker count. At the
  * default worker count (8 invocations per worker, a default pool of 2) the guide beside the library with its default
  * pool and with a pool of 5 (the Lambda default), with and without command events; at 2 workers (32 per worker, a
- * default pool of 5) beside pools of 3 (the largest that opens at most half the guide's sockets on loopback), 8 and 16.
+ * default pool of 4) beside pools of 5 (the default before it was one socket per 8 invocations), 8 and 16; and at
+ * AWS's default concurrency with one worker per vCPU (128 in flight over 2 workers, 64 each, a default pool of 8)
+ * beside a pool of 5.
  */
 const DEFAULT_WORKER_SETUPS = [
   { setup: 'guide', pool: 'guide', monitorCommands: false },
@@ -32,9 +34,14 @@ const DEFAULT_WORKER_SETUPS = [
 const FEW_WORKER_SETUPS = [
   { setup: 'guide', pool: 'guide', monitorCommands: false },
   { setup: 'library', pool: 'default', monitorCommands: false },
-  { setup: 'library', pool: 3, monitorCommands: false },
+  { setup: 'library', pool: 5, monitorCommands: false },
   { setup: 'library', pool: 8, monitorCommands: false },
   { setup: 'library', pool: 16, monitorCommands: false },
+] as const;
+const MANY_PER_WORKER_SETUPS = [
+  { setup: 'guide', pool: 'guide', monitorCommands: false },
+  { setup: 'library', pool: 'default', monitorCommands: false },
+  { setup: 'library', pool: 5, monitorCommands: false },
 ] as const;
 export const POOL_SHAPES = [
   { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2, workers: 'default', setups: DEFAULT_WORKER_SETUPS },
@@ -43,6 +50,9 @@ export const POOL_SHAPES = [
   { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 0, workers: 2, setups: FEW_WORKER_SETUPS },
   { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2, workers: 2, setups: FEW_WORKER_SETUPS },
   { shape: '5 finds, 10 ms, insert', finds: 5, awaitMs: 10, rttMs: 2, workers: 2, setups: FEW_WORKER_SETUPS },
+  // AWS's default: 64 in flight per vCPU, here with one worker per vCPU
+  { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 0, workers: 2, maxConcurrency: 128, setups: MANY_PER_WORKER_SETUPS },
+  { shape: 'find, 100 ms, insert', finds: 1, awaitMs: 100, rttMs: 2, workers: 2, maxConcurrency: 128, setups: MANY_PER_WORKER_SETUPS },
 ] as const;
 type PoolSetup = (typeof POOL_SHAPES)[number]['setups'][number];
 
@@ -52,6 +62,8 @@ export interface LmiPoolRow {
   /** `AWS_LAMBDA_NODEJS_WORKER_COUNT`, or `default` (absent in results from before the rows had other counts: the default). */
   workersSetting?: number | 'default';
   workers?: number;
+  /** `AWS_LAMBDA_MAX_CONCURRENCY` (absent in results from before the rows had other values: 64). */
+  maxConcurrency?: number;
   setup: LmiSetup;
   /** The library's `maxPoolSize`: its default, or set; the guide's is the driver's (100). */
   pool: 'guide' | 'default' | number;
@@ -105,6 +117,8 @@ interface Variant {
   workers: number | 'default';
   env?: Record<string, string>;
   rttMs?: number;
+  /** `AWS_LAMBDA_MAX_CONCURRENCY`, when not the section's (the events measured and warming up scale with it). */
+  maxConcurrency?: number;
 }
 
 interface Sample {
@@ -125,11 +139,13 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
     ? POOL_SHAPES.flatMap((shape) =>
         shape.setups.map(({ setup, pool, monitorCommands }: PoolSetup) => {
           const clientOptions = { ...(typeof pool === 'number' ? { maxPoolSize: pool } : {}), ...(monitorCommands ? { monitorCommands: true } : {}) };
+          const inFlight = 'maxConcurrency' in shape ? shape.maxConcurrency : maxConcurrency;
           return {
-            key: `pool/${shape.shape}/${shape.rttMs}/${shape.workers}/${setup}/${pool}${monitorCommands ? '/monitorCommands' : ''}`,
+            key: `pool/${shape.shape}/${shape.rttMs}/${shape.workers}/${inFlight}/${setup}/${pool}${monitorCommands ? '/monitorCommands' : ''}`,
             setup,
             workers: shape.workers,
             rttMs: shape.rttMs,
+            maxConcurrency: inFlight,
             shape,
             pool,
             monitorCommands,
@@ -152,17 +168,19 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
         server.setAdvertisedAddress(proxy.address);
         proxy.setLatency(variant.rttMs! / 2);
       }
+      const inFlight = variant.maxConcurrency ?? maxConcurrency;
       const fn = await startLambdaContainer({
         entry: LMI_SETUPS[setup],
-        maxConcurrency,
+        maxConcurrency: inFlight,
         ...(workers === 'default' ? {} : { workerCount: workers }),
         timeoutMs: 30_000,
         env: { MONGODB_URI: proxy ? proxy.uriFor(server.uri) : server.uri, NODE_ENV: 'production', UV_THREADPOOL_SIZE: '64', ...variant.env },
       });
       try {
         const events = (count: number) => Array.from({ length: count }, () => ({ id: nextId++ }));
-        const warm = await fn.invokeMany(events(settings.warmup));
-        const measured = await fn.invokeMany(events(settings.events));
+        const scale = inFlight / maxConcurrency;
+        const warm = await fn.invokeMany(events(Math.round(settings.warmup * scale)));
+        const measured = await fn.invokeMany(events(Math.round(settings.events * scale)));
         const failed = [...warm, ...measured].filter((result: InvokeResult) => !result.ok);
         sample.failures += failed.length;
         const latencies = measured.filter((result) => result.ok).map((result) => result.durationMs);
@@ -190,6 +208,7 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
       rttMs: variant.shape.rttMs,
       workersSetting: variant.workers,
       workers: sample.workers,
+      maxConcurrency: variant.maxConcurrency ?? maxConcurrency,
       setup: variant.setup,
       pool: variant.pool,
       maxPoolSize: variant.setup === 'guide' ? null : sample.maxPoolSize,

@@ -37,14 +37,16 @@ export function managedInstancesMode(env: NodeJS.ProcessEnv = process.env): Mana
 
 /**
  * Client defaults under Managed Instances, over the Lambda defaults (the URI and the caller still win):
- * - `maxPoolSize`: one socket per four invocations a worker runs at once, at least 2 (a `Promise.all` of two) and
- *   at most the Lambda default (5), never more than the invocations themselves. An invocation holds a socket
- *   only while one of its commands is on the wire. Measured by the bench at 64 in flight, for a handler awaiting
- *   other work between a find and an insert: over the default 8 workers (8 each, pool 2) the guide's p50 and p99
- *   within the runs' spread with half its sockets, over 2 (32 each, pool 5) with 0.60× of them on loopback and
- *   0.46× with the server 2 ms away (a pool of 3 would halve them on loopback too). A handler that is mostly
- *   round trips queues for a socket below its need (2.4× the p50 at 32 each with the pool of 5, the guide's with
- *   16) and sets its own `maxPoolSize` (docs/runtimes/managed-instances.md, "Pool size").
+ * - `maxPoolSize`: one socket per eight invocations a worker runs at once, at least 2 (a `Promise.all` of two),
+ *   never more than the invocations themselves; the environment's pools then hold about one socket per eight
+ *   invocations in flight whatever the worker count. An invocation holds a socket only while one of its commands
+ *   is on the wire. Measured by the bench for a handler awaiting other work between a find and an insert, 64 in
+ *   flight: over the default 8 workers (8 each, pool 2), 2 (32 each, pool 4) and 4 (16 each, pool 2), the guide's
+ *   p50 and p99 within the runs' spread with at most half its sockets on loopback; at AWS's default concurrency
+ *   with one worker per vCPU (64 each, pool 8), the guide's p50 with 0.55–0.78× its sockets, where the former cap
+ *   of 5 cost 1.16× the p50 with the server 2 ms away. A handler that is mostly round trips queues for a socket
+ *   below its need (2.8× the p50 at 32 each with the pool of 4, the guide's with 16) and sets its own
+ *   `maxPoolSize` (docs/runtimes/managed-instances.md, "Pool size").
  * - `waitQueueTimeoutMS` 5 000 (the selection timeout): a worker's invocations share its pool; one held by a
  *   hung operation (Managed Instances reports function timeouts but does not enforce them) must fail the
  *   invocations queued behind it rather than hold them forever (the driver's default waits without limit).
@@ -59,10 +61,13 @@ export function managedInstancesDefaults(mode: ManagedInstancesMode | undefined)
   return { maxPoolSize: poolSizeFor(mode.perWorker), waitQueueTimeoutMS: LAMBDA_CLIENT_DEFAULTS.serverSelectionTimeoutMS };
 }
 
-/** A worker's default pool: a socket per four invocations in flight, between 2 and the Lambda default, at most one per invocation. */
+/** A worker's default pool: a socket per eight invocations in flight, at least 2, at most one per invocation. */
 function poolSizeFor(perWorker: number): number {
-  return Math.min(perWorker, Math.max(2, Math.min(LAMBDA_CLIENT_DEFAULTS.maxPoolSize, Math.ceil(perWorker / 4))));
+  return Math.min(perWorker, Math.max(2, Math.ceil(perWorker / INVOCATIONS_PER_SOCKET)));
 }
+
+/** The invocations one socket of a worker's default pool serves ({@link managedInstancesDefaults}). */
+const INVOCATIONS_PER_SOCKET = 8;
 
 /** The connections one environment may open at most: every worker's pool and monitor socket, to every server. */
 export function worstCaseConnections(mode: ManagedInstancesMode, maxPoolSize: number, servers: number): number {
