@@ -552,23 +552,27 @@ describe('the layer obeys the deadline', () => {
       }
     });
 
-    it('gives the retry of an operation it closed longer than that operation had: each later pass waits twice as long', async () => {
-      // Prepare: as above, a retryable insert cut between find and insert; its retry, on a live connection, is held by
-      // the server for 350 ms: past the second look of a pass repeated every 100 ms, within a pass twice as long
-      const logger = new CaptureLogger();
-      const handler = withMongo(async (event: { cut?: boolean }, context) => {
-        const items = context.mongo.db.collection('slow-retry');
+    /** As above: a retryable insert whose pooled socket is cut between find and insert; the retry is held by the server. */
+    const cutBeforeInsert = (collection: string, logger: CaptureLogger, deadlineMarginMs?: number) =>
+      withMongo(async (event: { cut?: boolean }, context) => {
+        const items = context.mongo.db.collection(collection);
         await items.findOne({}, { session: context.mongo.session });
         if (event.cut) for (const socket of poolSockets()) proxy.blackholeConnection(socket.id, true);
         await items.insertOne({ sku: event.cut ? 'late' : 'warm' }, { session: context.mongo.session });
         return 'inserted';
-      }, { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { retryWrites: true }, sessionGuard: false });
+      }, { uri: proxy.uriFor(rs.uri), dbName: 'shop', logger, clientOptions: { retryWrites: true }, sessionGuard: false, ...(deadlineMarginMs === undefined ? {} : { deadlineMarginMs }) });
+
+    it('gives the retry of an operation it closed a longer wait than that operation had: each later look waits twice as long', async () => {
+      // Prepare: a margin of 2 s, so the looks after the deadline come 100, 200 and 400 ms apart; the retry, on a
+      // live connection, is held by the server for 350 ms: past the second look of looks 100 ms apart
+      const logger = new CaptureLogger();
+      const handler = cutBeforeInsert('slow-retry', logger, 2_000);
       await handler({}, lambdaContext(10_000));
       rs.clearRecords();
       const release = holdNext('insert');
 
       // Act: the retry reaches the server (the first insert never does), and is let go 350 ms later
-      const outcome = handler({ cut: true }, lambdaContext(1_000)).catch((thrown: unknown) => thrown);
+      const outcome = handler({ cut: true }, lambdaContext(3_000)).catch((thrown: unknown) => thrown);
       await vi.waitFor(() => expect(rs.commandsNamed('insert')).toHaveLength(1), { timeout: 5_000 });
       await sleep(350);
       release();
@@ -579,6 +583,29 @@ describe('the layer obeys the deadline', () => {
       expect(logger.withEvent('invocation.connectionsClosed')).toMatchObject([{ attributes: { mongodb: { connections: 1 } } }]);
       expect(answered).toBe('inserted');
       expect(rs.documents('shop', 'slow-retry').map((document) => document.sku)).toEqual(['warm', 'late']);
+    });
+
+    it('closes a retry that gets no answer either before the function times out, so the handler still answers', async () => {
+      // Prepare: the default margin (500 ms); the retry, on a live connection, is never answered
+      const logger = new CaptureLogger();
+      const handler = cutBeforeInsert('dead-retry', logger);
+      await handler({}, lambdaContext(10_000));
+      rs.clearRecords();
+      const release = holdNext('insert');
+      const context = lambdaContext(1_000);
+
+      // Act
+      const outcome = await handler({ cut: true }, context).catch((thrown: unknown) => thrown);
+      const leftWhenAnswered = context.getRemainingTimeInMillis();
+      release();
+      await closeMongoClient();
+
+      // Assess: both connections closed, one look each; the invocation failed with its time not yet up
+      expect(logger.withEvent('invocation.connectionsClosed')).toMatchObject([{ attributes: { mongodb: { connections: 1 } } }, { attributes: { mongodb: { connections: 1 } } }]);
+      expect(outcome).toBeInstanceOf(MongoNetworkTimeoutError);
+      expect(leftWhenAnswered).toBeGreaterThan(0);
+      // the first insert never reached the server, the retry did (and waits there)
+      expect(rs.commandsNamed('insert')).toHaveLength(1);
     });
 
     it('without command events, a link down entirely is still bounded: the driver\'s monitor interrupts the connection in use', async () => {
@@ -631,6 +658,7 @@ describe('the layer obeys the deadline', () => {
       const second = { openedAt: 0, overDeadline: false };
       first.openedAt = checkouts.open(first, 3_000);
       checkOut(1);
+      const afterOne = checkouts.mark();
       second.openedAt = checkouts.open(second, 6_000);
       const beforeTwo = checkouts.mark();
       checkOut(2);
@@ -644,7 +672,7 @@ describe('the layer obeys the deadline', () => {
       const firstOver = ids();
       second.overDeadline = true;
       const bothOver = ids();
-      const byMark = checkouts.abandoned(beforeTwo).map((connection) => connection.connectionId);
+      const byMark = [checkouts.abandoned(afterOne), checkouts.abandoned(beforeTwo)].map((found) => found.map((connection) => connection.connectionId));
       checkouts.close(first);
       checkouts.close(second);
       const noneOpen = [checkouts.abandoned(undefined, clock + 5_999).length, checkouts.abandoned(undefined, clock + 6_000).length];
@@ -653,7 +681,7 @@ describe('the layer obeys the deadline', () => {
       expect(firstOver).toEqual([1]);
       expect(bothOver).toEqual([1, 2]);
       // a check-out after the mark (a command sent since the last look) is not taken yet
-      expect(byMark).toEqual([1]);
+      expect(byMark).toEqual([[1], [1]]);
       expect(noneOpen).toEqual([0, 2]);
     });
 

@@ -37,6 +37,7 @@ describe('under Lambda Managed Instances (multi-concurrent runtime client)', () 
 
   it.each([
     [64, 16, 2, 'a worker running 4 at once: the floor of 2'],
+    [64, 8, 2, 'a worker running 8 at once: the floor of 2'],
     [64, 4, 2, 'a worker running 16 at once: one socket per eight'],
     [64, 2, 4, 'a worker running 32 at once'],
     [128, 2, 8, "a worker running 64 at once (AWS's default per vCPU, one worker per vCPU): more than the Lambda default"],

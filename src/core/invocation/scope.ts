@@ -178,17 +178,17 @@ export class InvocationScope implements Interruptible, OpenInvocation {
    *
    * Closed are the connections of this invocation's commands (known with `monitorCommands`), and every connection
    * checked out since no invocation but ones over their deadline could have used it ({@link CheckoutsInFlight}),
-   * whoever's it is. Then again while the invocation stays open (a retry may meet the same), each pass waiting
-   * twice as long as the one before, up to the deadline margin, and leaving alone a connection checked out during
-   * that wait: the driver retries an operation once, so its retry (on a connection that was idle, or a new one) is
-   * given at least one wait, longer than the one the operation it replaces had, to answer.
+   * whoever's it is. Then again while the invocation stays open (a retry may meet the same), leaving alone a
+   * connection checked out during the wait before the look: the driver retries an operation once, and its retry
+   * (on a connection that was idle, or a new one) is closed at the second look after it was sent at the soonest.
+   * Each wait is twice the one before, up to the deadline margin ({@link #nextWaitMs}).
    */
   async #closeAbandoned(pending: readonly CommandInFlight[], details: { requestId: string | undefined; lsid: string | undefined }): Promise<void> {
     const { config, lease } = this;
     const firstMs = Math.min(this.#halfMarginMs(), Math.max(100, 4 * lease.link.roundTripMs));
     const longestMs = Math.max(firstMs, this.deadline.marginMs);
     let own: readonly CommandInFlight[] = pending;
-    for (let waitMs = firstMs; this.#state === 'open' && !this.#stopped(); waitMs = Math.min(longestMs, 2 * waitMs)) {
+    for (let waitMs = firstMs; this.#state === 'open' && !this.#stopped(); waitMs = this.#nextWaitMs(waitMs, firstMs, longestMs)) {
       const mark = lease.checkouts.mark();
       await new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
       if (this.#state !== 'open') return;
@@ -205,6 +205,17 @@ export class InvocationScope implements Interruptible, OpenInvocation {
       }
       if (closed > 0) emitSafe(config.logger, 'warn', 'invocation.connectionsClosed', "Operations still waited on their connections past the invocation's deadline, after killSessions: closed those connections as dead", { ...details, ...commands, connections: closed });
     }
+  }
+
+  /**
+   * The wait before the closing pass's next look: twice the last, up to `longestMs`. While the Lambda timeout is
+   * ahead, the look comes at least `firstMs` before it: a retry that meets a dead socket too is then closed, and its
+   * invocation fails, while the handler can still answer (a classic invocation is stopped at its timeout).
+   */
+  #nextWaitMs(lastMs: number, firstMs: number, longestMs: number): number {
+    const doubled = Math.min(longestMs, 2 * lastMs);
+    const untilTimeoutMs = this.deadline.untilTimeoutMs();
+    return untilTimeoutMs > 0 ? Math.min(doubled, Math.max(firstMs, untilTimeoutMs - firstMs)) : doubled;
   }
 
   /**
