@@ -260,8 +260,9 @@ function renderLmiPool(lmi: LmiFigures, poolRows: NonNullable<LmiFigures['poolRo
     const pool = row.setup === 'guide' ? '100 (driver default)' : `${row.maxPoolSize ?? row.pool}${row.pool === 'default' ? ' (default)' : ' (set)'}`;
     const setup = row.setup === 'guide' ? 'guide' : `**library**${row.monitorCommands ? ', `monitorCommands: true`' : ''}`;
     const count = row.workers ?? (typeof row.workersSetting === 'number' ? row.workersSetting : undefined);
-    const each = count ? `, ${Math.ceil(inFlightOf(row) / count)} each` : '';
-    const workers = `${workersOf(row) === 'default' ? `${row.workers ?? ''} (default${each})`.trim() : `${row.workersSetting}${each ? ` (${each.slice(2)})` : ''}`}`;
+    const notes = [...(workersOf(row) === 'default' ? ['default'] : []), ...(count ? [`${Math.ceil(inFlightOf(row) / count)} each`] : [])];
+    const shown = workersOf(row) === 'default' ? (row.workers ?? '') : row.workersSetting;
+    const workers = `${shown}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`.trim();
     return [row.shape, row.rttMs === 0 ? 'loopback' : `${row.rttMs} ms`, workers, setup, pool, String(row.failures), ms(row.p50Ms), ms(row.p99Ms), `${vs(row.p50Ms, guide?.p50Ms)} / ${vs(row.p99Ms, guide?.p99Ms)}`, String(row.socketsOpened), vs(row.socketsOpened, guide?.socketsOpened)];
   });
   return [

@@ -117,8 +117,8 @@ interface Variant {
   workers: number | 'default';
   env?: Record<string, string>;
   rttMs?: number;
-  /** `AWS_LAMBDA_MAX_CONCURRENCY`, when not the section's (the events measured and warming up scale with it). */
-  maxConcurrency?: number;
+  /** `AWS_LAMBDA_MAX_CONCURRENCY` (the events measured and warming up scale with it from the section's). */
+  maxConcurrency: number;
 }
 
 interface Sample {
@@ -134,7 +134,7 @@ interface Sample {
 
 export async function runLmi(settings: LmiSettings, log: (line: string) => void): Promise<LmiFigures> {
   const maxConcurrency = 64;
-  const variants: Variant[] = (['default', ...settings.workerCounts] as const).flatMap((workers) => (Object.keys(LMI_SETUPS) as LmiSetup[]).map((setup) => ({ key: `${setup}/${workers}`, setup, workers })));
+  const variants: Variant[] = (['default', ...settings.workerCounts] as const).flatMap((workers) => (Object.keys(LMI_SETUPS) as LmiSetup[]).map((setup) => ({ key: `${setup}/${workers}`, setup, workers, maxConcurrency })));
   const poolVariants: Array<Variant & { shape: (typeof POOL_SHAPES)[number]; pool: PoolSetup['pool']; monitorCommands: boolean }> = settings.pool
     ? POOL_SHAPES.flatMap((shape) =>
         shape.setups.map(({ setup, pool, monitorCommands }: PoolSetup) => {
@@ -168,7 +168,7 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
         server.setAdvertisedAddress(proxy.address);
         proxy.setLatency(variant.rttMs! / 2);
       }
-      const inFlight = variant.maxConcurrency ?? maxConcurrency;
+      const inFlight = variant.maxConcurrency;
       const fn = await startLambdaContainer({
         entry: LMI_SETUPS[setup],
         maxConcurrency: inFlight,
@@ -208,7 +208,7 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
       rttMs: variant.shape.rttMs,
       workersSetting: variant.workers,
       workers: sample.workers,
-      maxConcurrency: variant.maxConcurrency ?? maxConcurrency,
+      maxConcurrency: variant.maxConcurrency,
       setup: variant.setup,
       pool: variant.pool,
       maxPoolSize: variant.setup === 'guide' ? null : sample.maxPoolSize,
