@@ -120,8 +120,7 @@ describe('connection secret fetched at run time (Secrets Manager, SSM) and rotat
     await handler({ n: 1 }, lambdaContext());
     server.setPassword('app', PW2);
     endpoint.put(SECRET_ID, uriWith(PW2));
-    server.closeAll();
-    await new Promise((resolve) => setImmediate(resolve));
+    await server.closeAllSeen();
 
     // Act
     const failure = await handler({ n: 2 }, lambdaContext()).catch((error: unknown) => error);

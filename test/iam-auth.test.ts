@@ -122,8 +122,7 @@ describe('MONGODB-AWS', () => {
     // Act
     useCredentials(SECOND, new Date(0).toISOString());
     server.setAwsCredentials([SECOND]);
-    server.closeAll();
-    await new Promise((resolve) => setImmediate(resolve));
+    await server.closeAllSeen();
     await handler({ n: 2 }, lambdaContext());
 
     // Assess: no rebuild, the pooled connection opened for the insert authenticated with the new credentials
@@ -140,8 +139,7 @@ describe('MONGODB-AWS', () => {
     // Act
     useCredentials(SECOND);
     server.setAwsCredentials([SECOND]);
-    server.closeAll();
-    await new Promise((resolve) => setImmediate(resolve));
+    await server.closeAllSeen();
     const failure = await handler({ n: 2 }, lambdaContext()).catch((error: unknown) => error);
     await handler({ n: 3 }, lambdaContext());
 

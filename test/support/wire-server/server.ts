@@ -90,6 +90,13 @@ class WireServerImpl implements WireServer {
     for (const conn of [...this.open]) conn.end();
   }
 
+  /** Closes on both ends first: the client's driver has seen the sockets die before the next command's checkout. */
+  async closeAllSeen(): Promise<void> {
+    const closing = [...this.open];
+    for (const conn of closing) conn.end();
+    await Promise.all(closing.map((conn) => conn.whenClosed));
+  }
+
   resetAll(): void {
     for (const conn of [...this.open]) conn.reset();
   }

@@ -123,6 +123,8 @@ export interface WireServer {
   clearFailPoints(): void;
   /** end every socket gracefully (FIN) */
   closeAll(): void;
+  /** closeAll(), resolved once each of those sockets has closed on both ends (the client saw the FIN) */
+  closeAllSeen(): Promise<void>;
   /** destroy every socket with RST (socket.resetAndDestroy()) */
   resetAll(): void;
   /**
