@@ -6,7 +6,7 @@ import type { LmiFigures } from './sections/lmi.js';
 import type { ScaleFigures } from './sections/scale.js';
 import type { WarmFigure, WarmFigures } from './sections/warm.js';
 import { SETUP_NAMES, type SetupName } from './lib/setups.js';
-import { kb, ms, ratio, table } from './lib/stats.js';
+import { kb, median, ms, ratio, table } from './lib/stats.js';
 
 export interface FreezeFigures {
   runs: number;
@@ -244,10 +244,34 @@ function renderLmi(lmi: LmiFigures): string {
   });
   return [
     '## Lambda Managed Instances',
-    `One execution environment under the runtime client's multi-concurrent mode (\`AWS_LAMBDA_MAX_CONCURRENCY\` ${lmi.maxConcurrency}, the Runtime API holding at most ${lmi.maxConcurrency} invocations in flight), each invocation a \`findOne\`, 100 ms of other awaiting and an \`insertOne\`; per round and row a new environment and server, ${lmi.warmup} events to warm up, then ${lmi.events} measured; ${lmi.rounds} rounds, the rows taking turns. Latency: delivery of the event to its response. Sockets: opened by the environment in a round (warm-up included), the median of the rounds; peak: the most open at once. **Worst case**: what the library logs at its first connect (workers × (maxPoolSize + 1 monitor)). \`UV_THREADPOOL_SIZE\` 64 for every row ([managed-instances.md](runtimes/managed-instances.md#worker-threads-and-libuvs-thread-pool)).`,
+    `One execution environment under the runtime client's multi-concurrent mode (\`AWS_LAMBDA_MAX_CONCURRENCY\` ${lmi.maxConcurrency}, the Runtime API holding at most ${lmi.maxConcurrency} invocations in flight), each invocation a \`findOne\`, 100 ms of other awaiting and an \`insertOne\`; per round and row a new environment and server, ${lmi.warmup} events to warm up, then ${lmi.events} measured; ${lmi.rounds} rounds, the rows taking turns (each round starting at the next row). Latency: delivery of the event to its response. Sockets: opened by the environment in a round (warm-up included), the median of the rounds; peak: the most open at once. **Worst case**: what the library logs at its first connect (workers × (maxPoolSize + 1 monitor)). \`UV_THREADPOOL_SIZE\` 64 for every row ([managed-instances.md](runtimes/managed-instances.md#worker-threads-and-libuvs-thread-pool)).`,
     table(['setup', 'workers', 'failed', 'p50', 'p99', 'p50 / p99 vs guide', 'rounds\' p50 (ms)', 'sockets', 'sockets vs guide', 'peak open', 'worst case'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
     ...(lmi.poolRows?.length ? renderLmiPool(lmi, lmi.poolRows) : []),
+    ...(lmi.tail?.rows.length ? renderLmiTail(lmi.tail) : []),
   ].join('\n\n');
+}
+
+function renderLmiTail(tail: NonNullable<LmiFigures['tail']>): string[] {
+  const guide = tail.rows.find((row) => row.setup === 'guide');
+  const vs = (value: number, of: number | undefined) => (of === undefined ? '—' : ratio(value / of));
+  const rows = tail.rows.map((row) => {
+    const rounds = [...row.roundP99Ms].sort((a, b) => a - b);
+    return [
+      row.setup.startsWith('library') ? `**${row.setup}**` : row.setup,
+      String(row.failures),
+      ms(row.p50Ms),
+      ms(row.p95Ms),
+      ms(row.p99Ms),
+      `${vs(row.p50Ms, guide?.p50Ms)} / ${vs(row.p95Ms, guide?.p95Ms)} / ${vs(row.p99Ms, guide?.p99Ms)}`,
+      rounds.length > 0 ? `${Math.round(rounds[0]!)}–${Math.round(rounds[rounds.length - 1]!)} (median ${Math.round(median(rounds))})` : '—',
+      String(row.socketsOpened),
+    ];
+  });
+  return [
+    '### The tail at 64 invocations per worker',
+    `AWS's default concurrency with one worker per vCPU (\`AWS_LAMBDA_MAX_CONCURRENCY\` ${tail.maxConcurrency} over ${tail.workers} workers), loopback, the handler above; ${tail.rounds} rounds of ${tail.warmup} + ${tail.events} events, each round starting at the next row: more rounds than the tables above, since a round's p99 (the 1 % slowest of its events) moves by about ±10 % from round to round. Beside the guide: the guide's handler inside middy with no middleware (what middy itself adds), the library's middleware (which runs in middy), and the library with \`session: false\` (the driver's implicit sessions, as the guide's).`,
+    table(['setup', 'failed', 'p50', 'p95', 'p99', 'p50 / p95 / p99 vs guide', "rounds' p99 (ms)", 'sockets'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+  ];
 }
 
 function renderLmiPool(lmi: LmiFigures, poolRows: NonNullable<LmiFigures['poolRows']>): string[] {
@@ -267,7 +291,7 @@ function renderLmiPool(lmi: LmiFigures, poolRows: NonNullable<LmiFigures['poolRo
   });
   return [
     '### Pool size under Managed Instances',
-    `The handler's shape, the server's distance (loopback, or a proxy delaying each direction by half the round trip) and the worker count varied. At the default worker count (8 invocations per worker, a default pool of 2): MongoDB's guide (the driver's pool of 100), the library with its default pool, with a pool of 5 (the Lambda default), and with that pool and the driver's command events on (\`monitorCommands: true\`, which lets the deadline close the connection of an operation on a dead socket). At 2 workers (32 invocations per worker, a default pool of 4): the guide, the library's default, and pools of 5 (the default before it was a socket per 8 invocations), 8 and 16. At AWS's default concurrency with one worker per vCPU (\`AWS_LAMBDA_MAX_CONCURRENCY\` 128 over 2 workers, 64 invocations each, a default pool of 8, the events doubled): the guide, the library's default, and a pool of 5. Side by side; ${lmi.rounds} rounds, the rows taking turns, ${lmi.warmup} + ${lmi.events} events each.`,
+    `The handler's shape, the server's distance (loopback, or a proxy delaying each direction by half the round trip) and the worker count varied. At the default worker count (8 invocations per worker, a default pool of 2): MongoDB's guide (the driver's pool of 100), the library with its default pool, with a pool of 5 (the Lambda default), and with that pool and the driver's command events on (\`monitorCommands: true\`, which lets the deadline close the connection of an operation on a dead socket). At 2 workers (32 invocations per worker, a default pool of 4): the guide, the library's default, and pools of 5 (the default before it was a socket per 8 invocations), 8 and 16. At AWS's default concurrency with one worker per vCPU (\`AWS_LAMBDA_MAX_CONCURRENCY\` 128 over 2 workers, 64 invocations each, a default pool of 8, the events doubled): the guide, the library's default, and a pool of 5. Side by side; ${lmi.rounds} rounds, the rows taking turns (each round starting at the next row), ${lmi.warmup} + ${lmi.events} events each. A p99 of 8 rounds moves by about ±0.1 of the guide's between runs: the tail rows below measure it over more rounds.`,
     table(['handler', 'round trip', 'workers', 'setup', 'maxPoolSize', 'failed', 'p50', 'p99', 'p50 / p99 vs guide', 'sockets', 'sockets vs guide'], rows, ['l', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
   ];
 }

@@ -6,7 +6,7 @@
 //   npm run bench [-- --sections warm,cold,first,freeze,footprint,scale,lmi] [--warm-invocations 1500] [--warm-replicas 4]
 //     [--import-runs 21] [--first-runs 7] [--latency 5] [--freeze-runs 10] [--freeze-timeout 15000]
 //     [--footprint-invocations 50] [--scale 25,50] [--burst 10] [--lmi-events 256] [--lmi-rounds 8] [--lmi-workers 2,4] [--no-lmi-pool]
-//     [--quick] [--render]
+//     [--lmi-tail-rounds 40] [--quick] [--render]
 //
 // Writes bench/RESULTS.md, bench/results.json and docs/performance.md between its bench markers; with --sections, the
 // sections measured replace theirs in the saved results and the rest stay, when the saved ones are from the same
@@ -48,6 +48,9 @@ const { values } = parseArgs({
     'lmi-events': { type: 'string', default: '256' },
     'lmi-rounds': { type: 'string', default: '8' },
     'lmi-workers': { type: 'string', default: '2,4' },
+    // Rounds of the LMI tail rows (128 in flight over 2 workers: guide, guide in middy, library, library without its
+    // session); 0 skips them.
+    'lmi-tail-rounds': { type: 'string', default: '40' },
     // The pool-size rows (handler shapes, server distances, pool sizes); --no-lmi-pool skips them. Spelled out as its
     // own option: parseArgs' allowNegative needs Node 22.4, and the bench also runs on Node 20.
     'no-lmi-pool': { type: 'boolean', default: false },
@@ -73,7 +76,7 @@ const SECTION_KEYS: Record<Section, { results: Array<keyof BenchResults>; settin
   freeze: { results: ['freeze'], settings: ['freezeRuns', 'freezeTimeoutMs'] },
   footprint: { results: ['footprint'], settings: ['footprintInvocations'] },
   scale: { results: ['scale'], settings: ['scale', 'burst'] },
-  lmi: { results: ['lmi'], settings: ['lmiEvents', 'lmiRounds', 'lmiWorkers', 'lmiPool'] },
+  lmi: { results: ['lmi'], settings: ['lmiEvents', 'lmiRounds', 'lmiWorkers', 'lmiPool', 'lmiTailRounds'] },
 };
 
 /** `--quick`: every section, with small counts, to check the machinery (numbers not worth reading). */
@@ -93,6 +96,7 @@ const settings = {
   lmiRounds: quick ? 1 : Math.max(1, Number(values['lmi-rounds'])),
   lmiWorkers: values['lmi-workers'].split(',').filter(Boolean).map(Number),
   lmiPool: !quick && !values['no-lmi-pool'],
+  lmiTailRounds: quick ? 1 : Math.max(0, Number(values['lmi-tail-rounds'])),
 };
 const sections = new Set(values.sections.split(',').map((name) => name.trim()) as Section[]);
 type Settings = typeof settings;
@@ -160,7 +164,7 @@ try {
   }
   if (sections.has('lmi')) {
     log(`Lambda Managed Instances: ${settings.lmiEvents} events at concurrency 64, workers: default and ${settings.lmiWorkers.join(', ')}, ${settings.lmiRounds} rounds`);
-    results.lmi = await runLmi({ events: settings.lmiEvents, warmup: 64, rounds: settings.lmiRounds, workerCounts: settings.lmiWorkers, pool: settings.lmiPool }, log);
+    results.lmi = await runLmi({ events: settings.lmiEvents, warmup: 64, rounds: settings.lmiRounds, workerCounts: settings.lmiWorkers, pool: settings.lmiPool, tailRounds: settings.lmiTailRounds }, log);
   }
   if (sections.has('freeze')) {
     log(`freeze/thaw: ${settings.freezeRuns} runs per cell, function timeout ${settings.freezeTimeoutMs} ms (bench/freeze-thaw.ts)`);

@@ -4,7 +4,8 @@
  * with 64 in flight at most. Per setup (MongoDB's guide: a module-scope client with default options; the library's
  * middleware with its defaults) and per worker count (the runtime client's default, and fewer): the latency of
  * each invocation (delivery of the event to its response), failures, and the sockets the server saw. The setups
- * and worker counts take turns, round after round, so a noisy moment hits them all.
+ * and worker counts take turns, round after round, each round starting at the next one, so a noisy moment hits them
+ * all and no row always follows the same one. The tail rows ({@link TAIL_SETUPS}) run more rounds than the others.
  */
 import { startFaultProxy } from '../../test/support/fault-proxy.js';
 import { startLambdaContainer, type InvokeResult } from '../../test/support/lambda-emulator/index.js';
@@ -56,6 +57,32 @@ export const POOL_SHAPES = [
 ] as const;
 type PoolSetup = (typeof POOL_SHAPES)[number]['setups'][number];
 
+/**
+ * The tail rows: AWS's default concurrency with one worker per vCPU (128 in flight over 2 workers, 64 each), loopback,
+ * the same handler, over more rounds than the rows above (a round's p99 is the 5th slowest of its 512 events, and
+ * moves by about ±10 % from round to round). Beside the guide: the guide's handler inside middy with no middleware
+ * (what middy adds), the library's middleware, and the library without its session (`session: false`).
+ */
+export const TAIL_SETUPS = [
+  { setup: 'guide', entry: LMI_SETUPS.guide, env: {} },
+  { setup: 'guide in middy', entry: 'test/fixtures/lmi/guide-middy.ts', env: {} },
+  { setup: 'library', entry: LMI_SETUPS.library, env: {} },
+  { setup: 'library, session: false', entry: LMI_SETUPS.library, env: { LMI_SESSION: 'off' } },
+] as const;
+export const TAIL_IN_FLIGHT = 128;
+export const TAIL_WORKERS = 2;
+
+export interface LmiTailRow {
+  setup: (typeof TAIL_SETUPS)[number]['setup'];
+  failures: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  /** Each round's own p99. */
+  roundP99Ms: number[];
+  socketsOpened: number;
+}
+
 export interface LmiPoolRow {
   shape: string;
   rttMs: number;
@@ -83,6 +110,8 @@ export interface LmiFigures {
   rounds: number;
   /** Rows on the pool size (absent in results from before they existed). */
   poolRows?: LmiPoolRow[];
+  /** The tail rows (absent in results from before they existed, or when not run): {@link TAIL_SETUPS}. */
+  tail?: { maxConcurrency: number; workers: number; events: number; warmup: number; rounds: number; rows: LmiTailRow[] };
   rows: Array<{
     setup: LmiSetup;
     /** `AWS_LAMBDA_NODEJS_WORKER_COUNT`, or `default` (the runtime client's: 8 × the CPUs it reads). */
@@ -109,11 +138,14 @@ export interface LmiSettings {
   workerCounts: number[];
   /** Whether to run the pool rows too. */
   pool: boolean;
+  /** Rounds of the tail rows; 0 skips them. */
+  tailRounds: number;
 }
 
 interface Variant {
   key: string;
-  setup: LmiSetup;
+  /** The handler's module (test/fixtures/lmi/). */
+  entry: string;
   workers: number | 'default';
   env?: Record<string, string>;
   rttMs?: number;
@@ -124,6 +156,7 @@ interface Variant {
 interface Sample {
   latencies: number[];
   roundP50: number[];
+  roundP99: number[];
   failures: number;
   sockets: number[];
   peaks: number[];
@@ -134,8 +167,8 @@ interface Sample {
 
 export async function runLmi(settings: LmiSettings, log: (line: string) => void): Promise<LmiFigures> {
   const maxConcurrency = 64;
-  const variants: Variant[] = (['default', ...settings.workerCounts] as const).flatMap((workers) => (Object.keys(LMI_SETUPS) as LmiSetup[]).map((setup) => ({ key: `${setup}/${workers}`, setup, workers, maxConcurrency })));
-  const poolVariants: Array<Variant & { shape: (typeof POOL_SHAPES)[number]; pool: PoolSetup['pool']; monitorCommands: boolean }> = settings.pool
+  const variants: Array<Variant & { setup: LmiSetup }> = (['default', ...settings.workerCounts] as const).flatMap((workers) => (Object.keys(LMI_SETUPS) as LmiSetup[]).map((setup) => ({ key: `${setup}/${workers}`, setup, entry: LMI_SETUPS[setup], workers, maxConcurrency })));
+  const poolVariants: Array<Variant & { setup: LmiSetup; shape: (typeof POOL_SHAPES)[number]; pool: PoolSetup['pool']; monitorCommands: boolean }> = settings.pool
     ? POOL_SHAPES.flatMap((shape) =>
         shape.setups.map(({ setup, pool, monitorCommands }: PoolSetup) => {
           const clientOptions = { ...(typeof pool === 'number' ? { maxPoolSize: pool } : {}), ...(monitorCommands ? { monitorCommands: true } : {}) };
@@ -143,6 +176,7 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
           return {
             key: `pool/${shape.shape}/${shape.rttMs}/${shape.workers}/${inFlight}/${setup}/${pool}${monitorCommands ? '/monitorCommands' : ''}`,
             setup,
+            entry: LMI_SETUPS[setup],
             workers: shape.workers,
             rttMs: shape.rttMs,
             maxConcurrency: inFlight,
@@ -154,12 +188,15 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
         }),
       )
     : [];
+  const tailVariants: Array<Variant & { setup: LmiTailRow['setup'] }> = TAIL_SETUPS.map(({ setup, entry, env }) => ({ key: `tail/${setup}`, setup, entry, env, workers: TAIL_WORKERS, maxConcurrency: TAIL_IN_FLIGHT }));
   const samples = new Map<string, Sample>();
   let nextId = 0;
-  for (let round = 0; round < settings.rounds; round++) {
-    for (const variant of [...variants, ...poolVariants]) {
-      const { setup, workers } = variant;
-      const sample = samples.get(variant.key) ?? { latencies: [], roundP50: [], failures: 0, sockets: [], peaks: [], workers: 0, worstCase: null, maxPoolSize: null };
+  for (let round = 0; round < Math.max(settings.rounds, settings.tailRounds); round++) {
+    const inRound = [...(round < settings.rounds ? [...variants, ...poolVariants] : []), ...(round < settings.tailRounds ? tailVariants : [])];
+    // Each round starts at the next row, so that no row always follows the same one.
+    for (const variant of inRound.map((_, index) => inRound[(index + round) % inRound.length]!)) {
+      const { workers } = variant;
+      const sample = samples.get(variant.key) ?? { latencies: [], roundP50: [], roundP99: [], failures: 0, sockets: [], peaks: [], workers: 0, worstCase: null, maxPoolSize: null };
       samples.set(variant.key, sample);
       const server = await startWireServer({ topology: 'replicaSet' });
       // Half the round trip each way; the server advertises the proxy, so every socket goes through it.
@@ -170,7 +207,7 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
       }
       const inFlight = variant.maxConcurrency;
       const fn = await startLambdaContainer({
-        entry: LMI_SETUPS[setup],
+        entry: variant.entry,
         maxConcurrency: inFlight,
         ...(workers === 'default' ? {} : { workerCount: workers }),
         timeoutMs: 30_000,
@@ -186,6 +223,7 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
         const latencies = measured.filter((result) => result.ok).map((result) => result.durationMs);
         sample.latencies.push(...latencies);
         sample.roundP50.push(median(latencies));
+        sample.roundP99.push(quantile(latencies, 0.99));
         sample.sockets.push(server.connections.length);
         sample.peaks.push(peakConnections(server));
         sample.workers = fn.workerCount;
@@ -234,5 +272,19 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
       worstCaseConnections: sample.worstCase,
     };
   });
-  return { maxConcurrency, events: settings.events, warmup: settings.warmup, rounds: settings.rounds, ...(settings.pool ? { poolRows } : {}), rows };
+  const tailRows: LmiTailRow[] = tailVariants.map(({ key, setup }) => {
+    const sample = samples.get(key)!;
+    return {
+      setup,
+      failures: sample.failures,
+      p50Ms: median(sample.latencies),
+      p95Ms: quantile(sample.latencies, 0.95),
+      p99Ms: quantile(sample.latencies, 0.99),
+      roundP99Ms: sample.roundP99,
+      socketsOpened: median(sample.sockets),
+    };
+  });
+  const scale = TAIL_IN_FLIGHT / maxConcurrency;
+  const tail = { maxConcurrency: TAIL_IN_FLIGHT, workers: TAIL_WORKERS, events: Math.round(settings.events * scale), warmup: Math.round(settings.warmup * scale), rounds: settings.tailRounds, rows: tailRows };
+  return { maxConcurrency, events: settings.events, warmup: settings.warmup, rounds: settings.rounds, ...(settings.pool ? { poolRows } : {}), ...(settings.tailRounds > 0 ? { tail } : {}), rows };
 }
