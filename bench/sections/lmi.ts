@@ -188,6 +188,8 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
         }),
       )
     : [];
+  /** A count of the section's events at `inFlight` instead of its 64: the events scale with the concurrency. */
+  const scaled = (count: number, inFlight: number) => Math.round(count * (inFlight / maxConcurrency));
   const tailVariants: Array<Variant & { setup: LmiTailRow['setup'] }> = TAIL_SETUPS.map(({ setup, entry, env }) => ({ key: `tail/${setup}`, setup, entry, env, workers: TAIL_WORKERS, maxConcurrency: TAIL_IN_FLIGHT }));
   const samples = new Map<string, Sample>();
   let nextId = 0;
@@ -215,9 +217,8 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
       });
       try {
         const events = (count: number) => Array.from({ length: count }, () => ({ id: nextId++ }));
-        const scale = inFlight / maxConcurrency;
-        const warm = await fn.invokeMany(events(Math.round(settings.warmup * scale)));
-        const measured = await fn.invokeMany(events(Math.round(settings.events * scale)));
+        const warm = await fn.invokeMany(events(scaled(settings.warmup, inFlight)));
+        const measured = await fn.invokeMany(events(scaled(settings.events, inFlight)));
         const failed = [...warm, ...measured].filter((result: InvokeResult) => !result.ok);
         sample.failures += failed.length;
         const latencies = measured.filter((result) => result.ok).map((result) => result.durationMs);
@@ -284,7 +285,6 @@ export async function runLmi(settings: LmiSettings, log: (line: string) => void)
       socketsOpened: median(sample.sockets),
     };
   });
-  const scale = TAIL_IN_FLIGHT / maxConcurrency;
-  const tail = { maxConcurrency: TAIL_IN_FLIGHT, workers: TAIL_WORKERS, events: Math.round(settings.events * scale), warmup: Math.round(settings.warmup * scale), rounds: settings.tailRounds, rows: tailRows };
+  const tail = { maxConcurrency: TAIL_IN_FLIGHT, workers: TAIL_WORKERS, events: scaled(settings.events, TAIL_IN_FLIGHT), warmup: scaled(settings.warmup, TAIL_IN_FLIGHT), rounds: settings.tailRounds, rows: tailRows };
   return { maxConcurrency, events: settings.events, warmup: settings.warmup, rounds: settings.rounds, ...(settings.pool ? { poolRows } : {}), ...(settings.tailRounds > 0 ? { tail } : {}), rows };
 }

@@ -42,11 +42,11 @@ export function managedInstancesMode(env: NodeJS.ProcessEnv = process.env): Mana
  *   one socket per eight invocations in flight whatever the worker count. An invocation holds a socket only while
  *   one of its commands is on the wire. Measured by the bench for a handler awaiting other work between a find and
  *   an insert, 64 in flight: over the default 8 workers (8 each, pool 2), 2 (32 each, pool 4) and 4 (16 each, pool
- *   2), the guide's p50 and p99 within the runs' spread with about half its sockets or fewer on loopback (0.52×,
- *   0.50×, 0.40×); at AWS's default concurrency with one worker per vCPU (64 each, pool 8), the guide's p50 with
- *   0.55–0.78× its sockets, where the former cap of 5 cost 1.16× the p50 with the server 2 ms away. A handler that
- *   is mostly round trips queues for a socket below its need (2.8× the p50 at 32 each with the pool of 4, the
- *   guide's with 16) and sets its own `maxPoolSize` (docs/runtimes/managed-instances.md, "Pool size").
+ *   2), the guide's p50 and p99 within the runs' spread with about half its sockets or fewer on loopback; at AWS's
+ *   default concurrency with one worker per vCPU (64 each, pool 8), the guide's p50 with under 0.8× its sockets,
+ *   where the former cap of 5 cost 1.16× the p50 with the server 2 ms away. A handler that is mostly round trips
+ *   queues for a socket below its need (nearly 3× the p50 at 32 each with the pool of 4, the guide's with 16) and
+ *   sets its own `maxPoolSize` (docs/runtimes/managed-instances.md, "Pool size", has the figures of each run).
  * - `waitQueueTimeoutMS` 5 000 (the selection timeout): a worker's invocations share its pool; one held by a
  *   hung operation (Managed Instances reports function timeouts but does not enforce them) must fail the
  *   invocations queued behind it rather than hold them forever (the driver's default waits without limit).

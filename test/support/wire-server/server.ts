@@ -93,7 +93,7 @@ class WireServerImpl implements WireServer {
   /** Closes on both ends first: the client's driver has seen the sockets die before the next command's checkout. */
   async closeAllSeen(): Promise<void> {
     const closing = [...this.open];
-    for (const conn of closing) conn.end();
+    this.closeAll();
     await Promise.all(closing.map((conn) => conn.whenClosed));
   }
 
